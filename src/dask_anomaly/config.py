@@ -1,0 +1,40 @@
+"""Defaults and column names shared by the estimator, the Dask layer and the CLI.
+
+Every default is defined once here and reused by signatures and command-line options.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Name of the per-row anomaly score column (higher means more anomalous).
+SCORE_COLUMN: Final = "anomaly_score"
+#: Name of the rank column in the sample (1 is the most anomalous row).
+RANK_COLUMN: Final = "anomaly_rank"
+#: Name of the boolean column marking rows selected into the sample.
+IN_SAMPLE_COLUMN: Final = "in_sample"
+#: Columns the library adds; input frames may not already contain them.
+RESERVED_COLUMNS: Final = (SCORE_COLUMN, RANK_COLUMN, IN_SAMPLE_COLUMN)
+
+DEFAULT_HIDDEN_LAYERS: Final = None  # derived from the number of features
+DEFAULT_BOTTLENECK: Final = None  # derived from the number of features
+DEFAULT_EPOCHS: Final = 20
+DEFAULT_BATCH_SIZE: Final = 256
+DEFAULT_LEARNING_RATE: Final = 1e-3
+DEFAULT_TRAIN_ROWS: Final = 100_000
+DEFAULT_TRAINING: Final = "sample"
+DEFAULT_RANDOM_STATE: Final = 0
+DEFAULT_DEVICE: Final = "auto"
+DEFAULT_MAX_CATEGORIES: Final = 20
+#: Model inputs are clipped to +-DEFAULT_CLIP standard deviations (outputs are never clipped).
+DEFAULT_CLIP: Final = 10.0
+#: Rows per forward pass when scoring. Batches are padded to this size so that a row's score
+#: does not depend on which other rows share its partition.
+DEFAULT_SCORE_BATCH_SIZE: Final = 4096
+#: Fan-in of the tree reductions (statistics, training sample, top-k).
+DEFAULT_SPLIT_EVERY: Final = 8
+#: A categorical column with more distinct values than this is refused (likely an identifier).
+MAX_DISTINCT_VALUES: Final = 100_000
+
+TRAINING_MODES: Final = ("sample",)
+DEVICES: Final = ("auto", "cpu", "cuda")

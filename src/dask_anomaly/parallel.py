@@ -1,0 +1,182 @@
+"""The Dask layer: the only module that imports dask or distributed.
+
+It wires the per-partition functions of :mod:`dask_anomaly.stats` and
+:mod:`dask_anomaly.scoring` into graphs: tree reductions for statistics, the training sample and
+the global top-k, and ``map_partitions`` with explicit ``meta`` for the lazy outputs. The fitted
+sampler enters every graph as a single ``dask.delayed`` key, so it reaches each worker once per
+computation instead of being pickled into every task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from dask.delayed import Delayed
+
+from ._rowhash import sampling_threshold
+from .config import DEFAULT_SPLIT_EVERY, IN_SAMPLE_COLUMN, SCORE_COLUMN
+from .preprocessing import TabularPreprocessor
+from .scoring import (
+    TopK,
+    combine_candidates,
+    combine_topk,
+    preprocessed_partition,
+    score_partition,
+    scored_partition,
+    topk_partition,
+    training_candidates,
+)
+from .stats import combine_stats, partition_stats
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .sampler import AutoencoderSampler
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Worker environment for clusters this library starts (CLI, demo, benchmarks): the nanny's
+#: default MALLOC_TRIM_THRESHOLD_=65536 made torch forward passes ~3.5x slower on this hardware.
+WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": str(128 * 1024 * 1024)}
+
+
+def compute(*objs: Any, client: Client | None = None) -> tuple[Any, ...]:
+    """Compute Dask objects on ``client``, or on the current default scheduler when None."""
+    if client is not None:
+        futures = client.compute(list(objs))
+        return tuple(client.gather(futures))
+    return dask.compute(*objs)
+
+
+def tree_reduce(
+    leaves: Sequence[Delayed], combine: Callable[..., T], *, split_every: int = DEFAULT_SPLIT_EVERY, **kwargs: Any
+) -> Delayed:
+    """Combine ``leaves`` in a tree of fan-in ``split_every``; ``combine(list, **kwargs)``."""
+    if not leaves:
+        raise ValueError("tree_reduce needs at least one leaf.")
+    level = list(leaves)
+    while len(level) > 1:
+        level = [
+            dask.delayed(combine, pure=True)(level[i : i + split_every], **kwargs)
+            for i in range(0, len(level), split_every)
+        ]
+    if len(leaves) == 1:
+        return dask.delayed(combine, pure=True)(level, **kwargs)
+    return level[0]
+
+
+def fit_preprocessor(
+    ddf: dd.DataFrame, preprocessor: TabularPreprocessor, *, client: Client | None = None
+) -> tuple[TabularPreprocessor, int]:
+    """Fit ``preprocessor`` with statistics reduced over every partition of ``ddf``.
+
+    Returns
+    -------
+    preprocessor : TabularPreprocessor
+        Fitted (the same object).
+    n_partitions : int
+    """
+    kinds, dropped = preprocessor.select_columns(ddf.dtypes)
+    parts = ddf[list(kinds)].to_delayed()
+    leaves = [dask.delayed(partition_stats, pure=True)(p, kinds) for p in parts]
+    (stats,) = compute(tree_reduce(leaves, combine_stats), client=client)
+    return preprocessor.fit_from_stats(stats, dropped=dropped), len(parts)
+
+
+def training_sample(
+    ddf: dd.DataFrame,
+    preprocessor: TabularPreprocessor,
+    *,
+    n_rows: int,
+    seed: int,
+    client: Client | None = None,
+) -> np.ndarray:
+    """Return up to ``n_rows`` preprocessed rows drawn by seeded hash, in hash order.
+
+    The result depends on the rows and the seed only, not on how they are partitioned.
+    """
+    wanted = min(n_rows, preprocessor.n_rows_seen_)
+    parts = ddf[preprocessor.feature_names_in_].to_delayed()
+    slack = 1.0
+    while True:
+        threshold = sampling_threshold(n_rows, preprocessor.n_rows_seen_, slack=slack)
+        leaves = [
+            dask.delayed(training_candidates, pure=True)(p, preprocessor, seed=seed, threshold=threshold)
+            for p in parts
+        ]
+        (found,) = compute(tree_reduce(leaves, combine_candidates, n=n_rows), client=client)
+        if len(found.X) >= wanted or threshold is None:
+            return found.X
+        slack *= 4.0  # very unlikely: fewer candidates than wanted; widen and draw again
+        logger.info("training sample: %d of %d candidates, widening the threshold", len(found.X), wanted)
+
+
+def local_training_sample(
+    pdf: pd.DataFrame, preprocessor: TabularPreprocessor, *, n_rows: int, seed: int
+) -> np.ndarray:
+    """The pandas counterpart of :func:`training_sample` (same rows, same order)."""
+    found = combine_candidates(
+        [training_candidates(pdf, preprocessor, seed=seed, threshold=None)], n=n_rows
+    )
+    return found.X
+
+
+def _sampler_key(sampler: AutoencoderSampler) -> Delayed:
+    """Wrap the fitted sampler as one graph key, shipped once to each worker that needs it."""
+    return dask.delayed(sampler, pure=True)
+
+
+def score_frame(ddf: dd.DataFrame, sampler: AutoencoderSampler) -> dd.Series:
+    """Return the lazy anomaly score of every row of ``ddf``."""
+    meta = pd.Series([], dtype="float64", name=SCORE_COLUMN, index=ddf._meta.index[:0])
+    return ddf.map_partitions(score_partition, _sampler_key(sampler), meta=meta)
+
+
+def top_k(
+    ddf: dd.DataFrame, sampler: AutoencoderSampler, *, k: int, client: Client | None = None
+) -> TopK:
+    """Score every partition and return its global top ``k`` by tree reduction."""
+    key = _sampler_key(sampler)
+    leaves = [
+        dask.delayed(topk_partition, pure=True)(part, key, k=k, partition=i)
+        for i, part in enumerate(ddf.to_delayed())
+    ]
+    (top,) = compute(tree_reduce(leaves, combine_topk, k=k), client=client)
+    return top
+
+
+def count_rows(ddf: dd.DataFrame, *, client: Client | None = None) -> int:
+    """Return the number of rows (from Parquet metadata when Dask can)."""
+    (n,) = compute(ddf.shape[0], client=client)
+    return int(n)
+
+
+def scored_frame(
+    ddf: dd.DataFrame, sampler: AutoencoderSampler, selected: dict[int, np.ndarray]
+) -> dd.DataFrame:
+    """Lazy ``ddf`` with ``anomaly_score`` and ``in_sample`` columns."""
+    meta = ddf._meta.copy()
+    meta[SCORE_COLUMN] = np.array([], dtype="float64")
+    meta[IN_SAMPLE_COLUMN] = np.array([], dtype=bool)
+    return ddf.map_partitions(scored_partition, _sampler_key(sampler), selected, meta=meta)
+
+
+def preprocessed_frame(
+    ddf: dd.DataFrame, sampler: AutoencoderSampler, selected: dict[int, np.ndarray]
+) -> dd.DataFrame:
+    """Lazy preprocessed features of ``ddf`` with ``anomaly_score`` and ``in_sample``."""
+    names = sampler.preprocessor_.feature_names_out_
+    meta = pd.DataFrame(
+        {**{n: np.array([], dtype="float32") for n in names},
+         SCORE_COLUMN: np.array([], dtype="float64"),
+         IN_SAMPLE_COLUMN: np.array([], dtype=bool)},
+        index=ddf._meta.index[:0],
+    )
+    return ddf.map_partitions(preprocessed_partition, _sampler_key(sampler), selected, meta=meta)

@@ -1,0 +1,392 @@
+"""AutoencoderSampler: preprocessing + autoencoder + training as a scikit-learn style estimator.
+
+"Fit small, apply big": statistics and the training sample are gathered from every partition
+by :mod:`dask_anomaly.parallel`; the network is trained in this process on the sample; scoring
+is mapped over the partitions again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._base import BaseEstimator, check_is_fitted
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BOTTLENECK,
+    DEFAULT_CLIP,
+    DEFAULT_DEVICE,
+    DEFAULT_EPOCHS,
+    DEFAULT_HIDDEN_LAYERS,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_MAX_CATEGORIES,
+    DEFAULT_RANDOM_STATE,
+    DEFAULT_SCORE_BATCH_SIZE,
+    DEFAULT_TRAIN_ROWS,
+    DEFAULT_TRAINING,
+    DEVICES,
+    TRAINING_MODES,
+)
+from .exceptions import DaskAnomalyWarning, EmptyDataError
+from .model import Autoencoder, default_architecture
+from .preprocessing import TabularPreprocessor
+from .scoring import reconstruction_errors
+from .training import resolve_device, train_autoencoder
+
+if TYPE_CHECKING:
+    from .pipeline import AnomalySample
+
+logger = logging.getLogger(__name__)
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def frame_kind(X: object) -> str:
+    """Return ``"pandas"`` or ``"dask"`` for a supported frame.
+
+    Raises
+    ------
+    TypeError
+        Naming the type that arrived.
+    """
+    if isinstance(X, pd.DataFrame):
+        return "pandas"
+    if type(X).__module__.startswith("dask") and hasattr(X, "map_partitions") and hasattr(X, "columns"):
+        return "dask"
+    raise TypeError(f"X must be a pandas or Dask DataFrame, got {type(X).__name__}.")
+
+
+class AutoencoderSampler(BaseEstimator):
+    """Find the most anomalous rows of a table with an autoencoder.
+
+    A row's anomaly score is its mean squared reconstruction error on the preprocessed features:
+    higher means more anomalous.
+
+    Parameters
+    ----------
+    hidden_layers : sequence of int or None, default=None
+        Encoder widths; the decoder mirrors them. None derives them from the number of
+        features (see :func:`~dask_anomaly.model.default_architecture`).
+    bottleneck : int or None, default=None
+        Width of the code layer; None derives it from the number of features.
+    epochs : int, default=20
+        Passes over the training sample.
+    batch_size : int, default=256
+        Rows per optimisation step.
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    train_rows : int, default=100_000
+        Size of the training sample drawn across all partitions.
+    training : {"sample"}, default="sample"
+        How training rows are gathered: a reproducible hash sample across partitions.
+    random_state : int, default=0
+        Seeds every random choice (sample, initial weights, batch order).
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the network runs; "auto" uses a CUDA GPU when torch sees one.
+    verbose : bool, default=True
+        Show training progress (a bar in a terminal, log lines otherwise).
+    columns, exclude : sequence of str or None, default=None
+        Feature columns to use / to leave out; other columns ride along in the outputs.
+    max_categories : int, default=20
+        Most frequent values one-hot encoded per categorical column.
+    clip : float, default=10.0
+        Scaled numeric inputs are clipped to ``[-clip, clip]`` (scores are never clipped).
+    score_batch_size : int, default=4096
+        Rows per forward pass when scoring.
+
+    Attributes
+    ----------
+    preprocessor_ : TabularPreprocessor
+        Fitted on all rows.
+    module_ : Autoencoder
+        The trained network (CPU, eval mode).
+    loss_history_ : list of float
+        Mean training loss per epoch.
+    feature_names_in_ : list of str
+        Input columns the model reads.
+    n_features_in_ : int
+        Their number.
+    hidden_layers_, bottleneck_ : tuple of int, int
+        The architecture used.
+    n_train_rows_ : int
+        Rows in the training sample.
+    n_rows_fit_, n_partitions_fit_ : int
+        Rows and partitions of the data ``fit`` saw.
+    fit_seconds_ : float
+        Wall time of ``fit``.
+    warnings_ : list of str
+        Caveats found while fitting (for example a training sample small for the model).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> pdf = pd.DataFrame(rng.normal(size=(500, 4)), columns=list("abcd"))
+    >>> sampler = AutoencoderSampler(epochs=2, verbose=False).fit(pdf)
+    >>> sampler.decision_function(pdf).shape
+    (500,)
+    >>> len(sampler.sample(pdf, k=5).sample)
+    5
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_layers: Sequence[int] | None = DEFAULT_HIDDEN_LAYERS,
+        bottleneck: int | None = DEFAULT_BOTTLENECK,
+        epochs: int = DEFAULT_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        learning_rate: float = DEFAULT_LEARNING_RATE,
+        train_rows: int = DEFAULT_TRAIN_ROWS,
+        training: str = DEFAULT_TRAINING,
+        random_state: int = DEFAULT_RANDOM_STATE,
+        device: str = DEFAULT_DEVICE,
+        verbose: bool = True,
+        columns: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+        clip: float = DEFAULT_CLIP,
+        score_batch_size: int = DEFAULT_SCORE_BATCH_SIZE,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.bottleneck = bottleneck
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.train_rows = train_rows
+        self.training = training
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.columns = columns
+        self.exclude = exclude
+        self.max_categories = max_categories
+        self.clip = clip
+        self.score_batch_size = score_batch_size
+
+    # ----------------------------------------------------------------- validation
+    def _validate_params(self) -> None:
+        """Check every parameter; raise ``ValueError``/``TypeError`` naming the first bad one."""
+        for name in ("epochs", "batch_size", "train_rows", "score_batch_size"):
+            if not _is_positive_int(getattr(self, name)):
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        if self.hidden_layers is not None:
+            if isinstance(self.hidden_layers, (str, bytes)) or not all(
+                _is_positive_int(w) for w in self.hidden_layers
+            ):
+                raise ValueError(
+                    "hidden_layers must be a sequence of positive integers or None, "
+                    f"got {self.hidden_layers!r}."
+                )
+        if self.bottleneck is not None and not _is_positive_int(self.bottleneck):
+            raise ValueError(f"bottleneck must be a positive integer or None, got {self.bottleneck!r}.")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < np.inf):
+            raise ValueError(f"learning_rate must be a positive number, got {lr!r}.")
+        if self.training not in TRAINING_MODES:
+            raise ValueError(f"training must be one of {list(TRAINING_MODES)}, got {self.training!r}.")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {list(DEVICES)}, got {self.device!r}.")
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)) or self.random_state < 0:
+            raise ValueError(f"random_state must be a non-negative integer, got {self.random_state!r}.")
+
+    def _make_preprocessor(self) -> TabularPreprocessor:
+        return TabularPreprocessor(
+            columns=self.columns, exclude=self.exclude, max_categories=self.max_categories, clip=self.clip
+        )
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X: Any, y: object = None) -> AutoencoderSampler:
+        """Fit preprocessing on all rows and train the autoencoder on a sample of them.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+            The table; every column not excluded is a candidate feature.
+        y : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        self : AutoencoderSampler
+
+        Raises
+        ------
+        EmptyDataError
+            If ``X`` has no rows.
+        NoFeatureColumnsError
+            If no usable feature column remains.
+        TrainingDivergedError
+            If the training loss becomes NaN or infinite.
+        """
+        self._validate_params()
+        kind = frame_kind(X)
+        start = time.perf_counter()
+        device = resolve_device(self.device)
+        from . import parallel
+
+        if kind == "pandas":
+            preprocessor, n_partitions = self._make_preprocessor().fit(X), 1
+            train = parallel.local_training_sample(
+                X, preprocessor, n_rows=self.train_rows, seed=self._sample_seed()
+            )
+        else:
+            preprocessor, n_partitions = parallel.fit_preprocessor(X, self._make_preprocessor())
+            train = parallel.training_sample(
+                X, preprocessor, n_rows=self.train_rows, seed=self._sample_seed()
+            )
+        if preprocessor.n_rows_seen_ == 0:
+            raise EmptyDataError("X has no rows; fit needs data.")
+        n_out = len(preprocessor.feature_names_out_)
+        default_hidden, default_bottleneck = default_architecture(n_out)
+        hidden = tuple(int(w) for w in self.hidden_layers) if self.hidden_layers is not None else default_hidden
+        bottleneck = int(self.bottleneck) if self.bottleneck is not None else default_bottleneck
+        caveats = self._check_sample_size(len(train), n_out, hidden, bottleneck)
+        module, history = train_autoencoder(
+            train,
+            hidden_layers=hidden,
+            bottleneck=bottleneck,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            random_state=int(self.random_state),
+            device=str(device),
+            verbose=self.verbose,
+        )
+        self.preprocessor_ = preprocessor
+        self.module_ = module
+        self.loss_history_ = history
+        self.feature_names_in_ = list(preprocessor.feature_names_in_)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.hidden_layers_ = hidden
+        self.bottleneck_ = bottleneck
+        self.n_train_rows_ = len(train)
+        self.n_rows_fit_ = preprocessor.n_rows_seen_
+        self.n_partitions_fit_ = n_partitions
+        self.warnings_ = caveats
+        self.fit_seconds_ = time.perf_counter() - start
+        self._token = None
+        logger.info(
+            "fit: %d rows, %d partitions, %d training rows, %d epochs in %.2f s",
+            self.n_rows_fit_, n_partitions, len(train), self.epochs, self.fit_seconds_,
+        )
+        return self
+
+    def _sample_seed(self) -> int:
+        return int(np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2])
+
+    def _check_sample_size(
+        self, n_train: int, n_features: int, hidden: tuple[int, ...], bottleneck: int
+    ) -> list[str]:
+        """Warn when the training sample is too small for the model; return the caveats."""
+        n_params = Autoencoder(n_features, hidden, bottleneck).n_parameters()
+        caveats = []
+        if n_train < n_params:
+            caveats.append(
+                f"The training sample has {n_train} rows but the model has {n_params} parameters; "
+                "a sample this small cannot separate normal from anomalous rows reliably. "
+                "Use more rows (train_rows) or a smaller model (hidden_layers, bottleneck)."
+            )
+        if n_train <= bottleneck:
+            caveats.append(
+                f"The training sample has {n_train} rows, no more than the bottleneck width "
+                f"{bottleneck}; the autoencoder can memorise it and scores will carry little signal."
+            )
+        for caveat in caveats:
+            logger.warning(caveat)
+            warnings.warn(caveat, DaskAnomalyWarning, stacklevel=4)
+        return caveats
+
+    # ----------------------------------------------------------------- scoring
+    def _score_array(self, X: np.ndarray) -> np.ndarray:
+        """Return the anomaly scores of preprocessed rows ``X`` (float64)."""
+        device = resolve_device(self.device)
+        module = self._module_on(device)
+        return reconstruction_errors(module, X, batch_size=self.score_batch_size, device=device)
+
+    def _module_on(self, device: torch.device) -> torch.nn.Module:
+        if device.type == "cpu":
+            return self.module_
+        cache = self.__dict__.setdefault("_device_modules", {})
+        if str(device) not in cache:
+            cache[str(device)] = Autoencoder(
+                self.module_.layer_widths[0], self.hidden_layers_, self.bottleneck_
+            ).to(device)
+            cache[str(device)].load_state_dict(self.module_.state_dict())
+            cache[str(device)].eval()
+        return cache[str(device)]
+
+    def decision_function(self, X: Any) -> Any:
+        """Return each row's anomaly score; higher means more anomalous.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+            Rows with (at least) the columns the sampler was fitted on.
+
+        Returns
+        -------
+        pandas.Series or dask.dataframe.Series
+            ``anomaly_score`` (float64) on ``X``'s index; lazy for Dask input.
+        """
+        check_is_fitted(self)
+        if frame_kind(X) == "pandas":
+            from .scoring import score_partition
+
+            return score_partition(X, self)
+        from .parallel import score_frame
+
+        return score_frame(X, self)
+
+    def sample(self, X: Any, *, k: int | None = None, fraction: float | None = None) -> AnomalySample:
+        """Select the ``k`` (or ``ceil(fraction * rows)``) most anomalous rows of ``X``.
+
+        The data is read and scored once to select; ``result.scored`` and
+        ``result.preprocessed`` stay lazy for Dask input.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+        k : int, optional
+            Number of rows to select. Exactly one of ``k`` and ``fraction``.
+        fraction : float in (0, 1], optional
+            Share of the rows to select.
+
+        Returns
+        -------
+        AnomalySample
+        """
+        check_is_fitted(self)
+        from .pipeline import select_sample
+
+        return select_sample(self, X, k=k, fraction=fraction)
+
+    # ----------------------------------------------------------------- dask/pickle hooks
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_device_modules", None)
+        return state
+
+    def __dask_tokenize__(self) -> str:
+        """A deterministic token from the parameters and the fitted state (for Dask graphs)."""
+        token = self.__dict__.get("_token")
+        if token is None:
+            digest = hashlib.sha256(repr(sorted(self.get_params().items())).encode())
+            if getattr(self, "module_", None) is not None:
+                for name, tensor in self.module_.state_dict().items():
+                    digest.update(name.encode())
+                    digest.update(tensor.numpy().tobytes())
+                digest.update(repr(self.preprocessor_.fitted_state()).encode())
+            token = digest.hexdigest()
+            if getattr(self, "module_", None) is not None:
+                self._token = token
+        return token

@@ -1,0 +1,203 @@
+"""Per-partition functions: pandas in, pandas or NumPy out, no Dask.
+
+The Dask layer (:mod:`dask_anomaly.parallel`) maps these over partitions; the pandas path calls
+them on a whole frame as partition 0. ``sampler`` is a fitted
+:class:`~dask_anomaly.sampler.AutoencoderSampler`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._rowhash import lowest_hash_order, row_hashes
+from .config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
+
+if TYPE_CHECKING:
+    from .preprocessing import TabularPreprocessor
+    from .sampler import AutoencoderSampler
+
+PARTITION_COLUMN = "__dask_anomaly_partition"
+POSITION_COLUMN = "__dask_anomaly_position"
+
+
+def reconstruction_errors(
+    module: torch.nn.Module, X: np.ndarray, *, batch_size: int, device: torch.device | None = None
+) -> np.ndarray:
+    """Return each row's mean squared reconstruction error as float64.
+
+    Every forward pass sees exactly ``batch_size`` rows (the last batch is padded with zeros),
+    so a row's error does not depend on the rows around it or on partition boundaries.
+
+    Examples
+    --------
+    >>> from dask_anomaly.model import Autoencoder
+    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0)).eval()
+    >>> reconstruction_errors(net, np.zeros((5, 3), np.float32), batch_size=4).shape
+    (5,)
+    """
+    n, d = X.shape
+    errors = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return errors
+    device = device or torch.device("cpu")
+    inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    size = min(batch_size, max(n, 64))  # a fixed size for this call: pad every batch to it
+    buffer = torch.zeros(size, d, dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            buffer[: stop - start].copy_(inputs[start:stop])
+            if stop - start < size:
+                buffer[stop - start :].zero_()
+            diff = module(buffer)[: stop - start].sub_(buffer[: stop - start])
+            errors[start:stop] = diff.square_().mean(dim=1).double().cpu().numpy()
+    return errors
+
+
+def score_rows(part: pd.DataFrame, sampler: AutoencoderSampler) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(X, scores)``: the preprocessed rows of ``part`` and their anomaly scores."""
+    X = sampler.preprocessor_.transform(part)
+    return X, sampler._score_array(X)
+
+
+def score_partition(part: pd.DataFrame, sampler: AutoencoderSampler) -> pd.Series:
+    """Return the anomaly score of each row of ``part`` (higher = more anomalous)."""
+    _, scores = score_rows(part, sampler)
+    return pd.Series(scores, index=part.index, name=SCORE_COLUMN)
+
+
+def _in_sample_mask(n: int, selected: dict[int, np.ndarray], partition: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    positions = selected.get(partition)
+    if positions is not None:
+        mask[positions] = True
+    return mask
+
+
+def scored_partition(
+    part: pd.DataFrame,
+    sampler: AutoencoderSampler,
+    selected: dict[int, np.ndarray],
+    partition_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Return ``part`` with ``anomaly_score`` and ``in_sample`` columns added."""
+    partition = partition_info["number"] if partition_info else 0
+    _, scores = score_rows(part, sampler)
+    out = part.copy(deep=False)
+    out[SCORE_COLUMN] = scores
+    out[IN_SAMPLE_COLUMN] = _in_sample_mask(len(part), selected, partition)
+    return out
+
+
+def preprocessed_partition(
+    part: pd.DataFrame,
+    sampler: AutoencoderSampler,
+    selected: dict[int, np.ndarray],
+    partition_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Return the preprocessed features of ``part`` with ``anomaly_score`` and ``in_sample``."""
+    partition = partition_info["number"] if partition_info else 0
+    X, scores = score_rows(part, sampler)
+    out = pd.DataFrame(X, index=part.index, columns=sampler.preprocessor_.feature_names_out_)
+    out[SCORE_COLUMN] = scores
+    out[IN_SAMPLE_COLUMN] = _in_sample_mask(len(part), selected, partition)
+    return out
+
+
+@dataclass
+class TopK:
+    """The ``k`` highest-scoring rows seen so far, with the number of rows and partitions seen."""
+
+    frame: pd.DataFrame
+    n_rows: int
+    n_partitions: int
+
+
+def top_order(scores: np.ndarray, partitions: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
+    """Return the indices of the ``k`` largest scores, best first.
+
+    Ties are broken by partition, then position: the order of the rows in the whole table,
+    which is the same however the rows are partitioned. Only candidates at or above the k-th
+    score are sorted, never the whole array.
+    """
+    n = len(scores)
+    if k < n:
+        kth = np.partition(scores, n - k)[n - k]
+        candidates = np.flatnonzero(scores >= kth)
+    else:
+        candidates = np.arange(n)
+    order = np.lexsort((positions[candidates], partitions[candidates], -scores[candidates]))
+    return candidates[order[:k]]
+
+
+def topk_partition(part: pd.DataFrame, sampler: AutoencoderSampler, *, k: int, partition: int) -> TopK:
+    """Score one partition and keep its ``k`` most anomalous rows with their original columns."""
+    _, scores = score_rows(part, sampler)
+    positions = np.arange(len(part))
+    partitions = np.full(len(part), partition)
+    keep = top_order(scores, partitions, positions, k)
+    frame = part.iloc[keep].copy()
+    frame[SCORE_COLUMN] = scores[keep]
+    frame[PARTITION_COLUMN] = partition
+    frame[POSITION_COLUMN] = keep
+    return TopK(frame, len(part), 1)
+
+
+def combine_topk(parts: list[TopK], *, k: int) -> TopK:
+    """Merge partial top-k results into the top ``k`` of their union."""
+    frames = [p.frame for p in parts if len(p.frame)]
+    frame = pd.concat(frames) if frames else parts[0].frame
+    keep = top_order(
+        frame[SCORE_COLUMN].to_numpy(),
+        frame[PARTITION_COLUMN].to_numpy(),
+        frame[POSITION_COLUMN].to_numpy(),
+        k,
+    )
+    return TopK(
+        frame.iloc[keep], sum(p.n_rows for p in parts), sum(p.n_partitions for p in parts)
+    )
+
+
+def finish_topk(top: TopK) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """Return the sample (ranked, internal columns dropped) and the selected positions per partition."""
+    frame = top.frame
+    selected = {
+        int(p): np.sort(g[POSITION_COLUMN].to_numpy())
+        for p, g in frame.groupby(PARTITION_COLUMN, sort=True)
+    }
+    sample = frame.drop(columns=[PARTITION_COLUMN, POSITION_COLUMN])
+    sample[RANK_COLUMN] = np.arange(1, len(sample) + 1)
+    return sample, selected
+
+
+@dataclass
+class Candidates:
+    """Rows whose hash fell under the sampling threshold."""
+
+    hashes: np.ndarray
+    X: np.ndarray
+
+
+def training_candidates(
+    part: pd.DataFrame, preprocessor: TabularPreprocessor, *, seed: int, threshold: int | None
+) -> Candidates:
+    """Preprocess ``part`` and keep the rows whose seeded hash is below ``threshold``."""
+    X = preprocessor.transform(part)
+    hashes = row_hashes(X, seed)
+    if threshold is not None:
+        keep = hashes < np.uint64(threshold)
+        X, hashes = X[keep], hashes[keep]
+    return Candidates(hashes, X)
+
+
+def combine_candidates(parts: list[Candidates], *, n: int) -> Candidates:
+    """Keep the ``n`` candidates with the smallest hashes, in hash order."""
+    hashes = np.concatenate([p.hashes for p in parts])
+    X = np.concatenate([p.X for p in parts])
+    order = lowest_hash_order(hashes, X, n)
+    return Candidates(hashes[order], X[order])

@@ -1,0 +1,150 @@
+"""The training loop: seeded DataLoader batches, Adam, MSE loss, mean loss per epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+from .exceptions import TrainingDivergedError
+from .model import Autoencoder
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """Return the torch device for ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        If ``"cuda"`` is asked for and no CUDA device is available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch sees no CUDA GPU; use 'auto' or 'cpu'.")
+    return torch.device(device)
+
+
+def torch_seeds(random_state: int) -> tuple[int, int]:
+    """Derive independent seeds for weight initialisation and batch shuffling."""
+    init_seed, shuffle_seed = np.random.SeedSequence(random_state).generate_state(2, dtype=np.uint64)
+    return int(init_seed >> np.uint64(1)), int(shuffle_seed >> np.uint64(1))
+
+
+def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
+    """Return a DataLoader of shuffled batches; whole batches are sliced at once (no per-row collate)."""
+    dataset = TensorDataset(X)
+    generator = torch.Generator().manual_seed(seed)
+    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+
+def train_autoencoder(
+    X: np.ndarray,
+    *,
+    hidden_layers: Sequence[int],
+    bottleneck: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    random_state: int,
+    device: str = "cpu",
+    verbose: bool = False,
+) -> tuple[Autoencoder, list[float]]:
+    """Train an autoencoder on the rows of ``X`` and return it with the mean loss of each epoch.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n_rows, n_features)
+        Preprocessed float32 training rows.
+    hidden_layers, bottleneck : see :class:`~dask_anomaly.model.Autoencoder`.
+    epochs : int
+        Passes over ``X``.
+    batch_size : int
+        Rows per optimisation step.
+    learning_rate : float
+        Adam's step size.
+    random_state : int
+        Seeds the initial weights and the batch order.
+    device : str, default="cpu"
+        Torch device to train on.
+    verbose : bool, default=False
+        Show a progress bar (in a terminal) or log one line per epoch.
+
+    Returns
+    -------
+    module : Autoencoder
+        The trained network, on the CPU, in eval mode.
+    history : list of float
+        Mean training loss of each epoch.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If an epoch's loss is NaN or infinite.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    >>> net, history = train_autoencoder(X, hidden_layers=(8,), bottleneck=2, epochs=2,
+    ...                                  batch_size=16, learning_rate=1e-2, random_state=0)
+    >>> len(history)
+    2
+    """
+    init_seed, shuffle_seed = torch_seeds(random_state)
+    target = torch.device(device)
+    module = Autoencoder(
+        X.shape[1], hidden_layers, bottleneck, generator=torch.Generator().manual_seed(init_seed)
+    ).to(target)
+    tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(target)
+    loader = make_loader(tensor, batch_size=batch_size, seed=shuffle_seed)
+    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
+    loss_fn = nn.MSELoss()
+    history: list[float] = []
+    bar = _progress(epochs, verbose)
+    module.train()
+    for epoch in range(epochs):
+        total, rows = 0.0, 0
+        for (batch,) in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(module(batch), batch)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            rows += len(batch)
+        mean_loss = total / max(rows, 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingDivergedError(
+                f"The training loss became {mean_loss} in epoch {epoch + 1}; lower learning_rate "
+                f"(now {learning_rate}) or check the data for extreme values."
+            )
+        history.append(mean_loss)
+        _report_epoch(bar, epoch, epochs, mean_loss, verbose)
+    if bar is not None:
+        bar.close()
+    return module.cpu().eval(), history
+
+
+def _progress(epochs: int, verbose: bool):  # type: ignore[no-untyped-def]
+    """Return a tqdm bar when verbose in a terminal, else None."""
+    if not verbose or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr)
+
+
+def _report_epoch(bar, epoch: int, epochs: int, loss: float, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+    if bar is not None:
+        bar.set_postfix(loss=f"{loss:.5f}")
+        bar.update(1)
+    elif verbose:
+        logger.info("epoch %d/%d: mean loss %.6f", epoch + 1, epochs, loss)
