@@ -8,6 +8,7 @@ returned as a :class:`fractions.Fraction`. Fractions combine exactly, in any ord
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -98,6 +99,10 @@ def fraction_sqrt(value: Fraction) -> float:
     """
     if value <= 0:
         return 0.0
-    shift = (value.numerator.bit_length() - value.denominator.bit_length()) // 2
-    scaled = value / Fraction(4) ** shift if shift >= 0 else value * Fraction(4) ** (-shift)
-    return float(np.sqrt(float(scaled))) * 2.0**shift
+    p, q = value.numerator, value.denominator
+    shift = 64 - (p.bit_length() - q.bit_length()) // 2  # about 64 significant bits in the root
+    if shift >= 0:
+        root = math.isqrt((p << (2 * shift)) // q)
+    else:
+        root = math.isqrt(p // (q << (-2 * shift)))
+    return math.ldexp(float(root), -shift)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 #: Negative slope of the LeakyReLU activations.
 LEAKY_SLOPE = 0.01
@@ -88,7 +89,46 @@ def _stack(widths: Sequence[int]) -> nn.Sequential:
     """Linear layers between consecutive widths, LeakyReLU between them, none after the last."""
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(fan_in, fan_out))
+        # skip_init: no default (global-RNG) initialisation; Autoencoder applies Xavier itself
+        layers.append(skip_init(nn.Linear, fan_in, fan_out))
         if i < len(widths) - 2:
             layers.append(nn.LeakyReLU(LEAKY_SLOPE))
     return nn.Sequential(*layers)
+
+
+#: Inference widths are padded to multiples of this many float32 values (64 bytes).
+ALIGN = 16
+
+
+def aligned_width(n: int) -> int:
+    """Round ``n`` up to a multiple of :data:`ALIGN`."""
+    return -(-n // ALIGN) * ALIGN
+
+
+def aligned_copy(module: Autoencoder) -> nn.Sequential:
+    """Return an inference copy of ``module`` whose layer widths are multiples of 16.
+
+    Extra units have zero weights and biases, so the real outputs are unchanged and the padded
+    outputs are exactly zero. With every row of every activation 64-byte aligned, CPU matrix
+    kernels compute a row the same way wherever it sits in a batch; without the padding, results
+    differed in the last bits with a row's position, and so with partition boundaries.
+
+    Examples
+    --------
+    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
+    >>> [m.in_features for m in aligned_copy(net) if isinstance(m, nn.Linear)]
+    [16, 16, 16, 16]
+    """
+    layers: list[nn.Module] = []
+    for layer in [*module.encoder, *module.decoder]:
+        if not isinstance(layer, nn.Linear):
+            layers.append(layer)
+            continue
+        wide = nn.Linear(aligned_width(layer.in_features), aligned_width(layer.out_features))
+        with torch.no_grad():
+            wide.weight.zero_()
+            wide.bias.zero_()
+            wide.weight[: layer.out_features, : layer.in_features] = layer.weight
+            wide.bias[: layer.out_features] = layer.bias
+        layers.append(wide)
+    return nn.Sequential(*layers).eval()

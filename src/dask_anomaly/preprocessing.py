@@ -18,7 +18,12 @@ import pandas as pd
 from ._base import BaseEstimator, check_is_fitted
 from ._exact import fraction_sqrt
 from .config import DEFAULT_CLIP, DEFAULT_MAX_CATEGORIES, MAX_DISTINCT_VALUES, RESERVED_COLUMNS
-from .exceptions import DaskAnomalyWarning, NoFeatureColumnsError, SchemaMismatchError
+from .exceptions import (
+    DaskAnomalyWarning,
+    EmptyDataError,
+    NoFeatureColumnsError,
+    SchemaMismatchError,
+)
 from .stats import (
     BOOLEAN,
     CATEGORICAL,
@@ -227,6 +232,8 @@ class TabularPreprocessor(BaseEstimator):
             If every selected column turns out constant or empty.
         """
         self._validate_params()
+        if stats.n_rows == 0:
+            raise EmptyDataError("X has no rows; fit needs data.")
         dropped = dict(dropped or {})
         numeric: list[NumericEncoding] = []
         categorical: list[CategoricalEncoding] = []

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +38,7 @@ from .config import (
     TRAINING_MODES,
 )
 from .exceptions import DaskAnomalyWarning, EmptyDataError
-from .model import Autoencoder, default_architecture
+from .model import Autoencoder, aligned_copy, default_architecture
 from .preprocessing import TabularPreprocessor
 from .scoring import reconstruction_errors
 from .training import resolve_device, train_autoencoder
@@ -274,7 +276,8 @@ class AutoencoderSampler(BaseEstimator):
         self.n_partitions_fit_ = n_partitions
         self.warnings_ = caveats
         self.fit_seconds_ = time.perf_counter() - start
-        self._token = None
+        self._fitted_digest: str | None = None
+        self.__dict__.pop("_inference_modules", None)
         logger.info(
             "fit: %d rows, %d partitions, %d training rows, %d epochs in %.2f s",
             self.n_rows_fit_, n_partitions, len(train), self.epochs, self.fit_seconds_,
@@ -314,15 +317,10 @@ class AutoencoderSampler(BaseEstimator):
         return reconstruction_errors(module, X, batch_size=self.score_batch_size, device=device)
 
     def _module_on(self, device: torch.device) -> torch.nn.Module:
-        if device.type == "cpu":
-            return self.module_
-        cache = self.__dict__.setdefault("_device_modules", {})
+        """Return the aligned inference copy of the network on ``device`` (cached per process)."""
+        cache = self.__dict__.setdefault("_inference_modules", {})
         if str(device) not in cache:
-            cache[str(device)] = Autoencoder(
-                self.module_.layer_widths[0], self.hidden_layers_, self.bottleneck_
-            ).to(device)
-            cache[str(device)].load_state_dict(self.module_.state_dict())
-            cache[str(device)].eval()
+            cache[str(device)] = aligned_copy(self.module_).to(device)
         return cache[str(device)]
 
     def decision_function(self, X: Any) -> Any:
@@ -370,23 +368,53 @@ class AutoencoderSampler(BaseEstimator):
 
         return select_sample(self, X, k=k, fraction=fraction)
 
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted sampler to one model file (JSON + tensor weights, no pickle).
+
+        The file is replaced atomically; see :mod:`dask_anomaly.persistence` for the format.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .persistence import save_sampler
+
+        return save_sampler(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AutoencoderSampler:
+        """Read a sampler written by :meth:`save`; it gives identical scores.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is not a dask-anomaly model, is corrupted, or needs a newer version.
+        """
+        from .persistence import load_sampler
+
+        return load_sampler(path, cls)
+
     # ----------------------------------------------------------------- dask/pickle hooks
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_device_modules", None)
+        state.pop("_inference_modules", None)
         return state
 
     def __dask_tokenize__(self) -> str:
         """A deterministic token from the parameters and the fitted state (for Dask graphs)."""
-        token = self.__dict__.get("_token")
-        if token is None:
-            digest = hashlib.sha256(repr(sorted(self.get_params().items())).encode())
-            if getattr(self, "module_", None) is not None:
+        digest = hashlib.sha256(repr(sorted(self.get_params().items())).encode())
+        if getattr(self, "module_", None) is not None:
+            fitted = self.__dict__.get("_fitted_digest")
+            if fitted is None:
+                weights = hashlib.sha256(repr(self.preprocessor_.fitted_state()).encode())
                 for name, tensor in self.module_.state_dict().items():
-                    digest.update(name.encode())
-                    digest.update(tensor.numpy().tobytes())
-                digest.update(repr(self.preprocessor_.fitted_state()).encode())
-            token = digest.hexdigest()
-            if getattr(self, "module_", None) is not None:
-                self._token = token
-        return token
+                    weights.update(name.encode())
+                    weights.update(tensor.numpy().tobytes())
+                fitted = self._fitted_digest = weights.hexdigest()
+            digest.update(fitted.encode())
+        return digest.hexdigest()

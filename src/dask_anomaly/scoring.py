@@ -16,12 +16,14 @@ import torch
 
 from ._rowhash import lowest_hash_order, row_hashes
 from .config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
+from .model import aligned_width
 
 if TYPE_CHECKING:
     from .preprocessing import TabularPreprocessor
     from .sampler import AutoencoderSampler
 
 PARTITION_COLUMN = "__dask_anomaly_partition"
+_ROW_BLOCK = 64
 POSITION_COLUMN = "__dask_anomaly_position"
 
 
@@ -30,14 +32,15 @@ def reconstruction_errors(
 ) -> np.ndarray:
     """Return each row's mean squared reconstruction error as float64.
 
-    Every forward pass sees exactly ``batch_size`` rows (the last batch is padded with zeros),
-    so a row's error does not depend on the rows around it or on partition boundaries.
+    ``module`` is the padded inference copy from :func:`~dask_anomaly.model.aligned_copy`.
+    Every forward pass sees a multiple of 64 rows of 64-byte aligned features (zero padding), so
+    a row's error does not depend on the rows around it or on partition boundaries.
 
     Examples
     --------
-    >>> from dask_anomaly.model import Autoencoder
-    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0)).eval()
-    >>> reconstruction_errors(net, np.zeros((5, 3), np.float32), batch_size=4).shape
+    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
+    >>> reconstruction_errors(aligned_copy(net), np.zeros((5, 3), np.float32), batch_size=4).shape
     (5,)
     """
     n, d = X.shape
@@ -46,7 +49,23 @@ def reconstruction_errors(
         return errors
     device = device or torch.device("cpu")
     inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    size = min(batch_size, max(n, 64))  # a fixed size for this call: pad every batch to it
+    size = _round_up(min(batch_size, n), _ROW_BLOCK)
+    buffer = torch.zeros(size, aligned_width(d), dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            buffer[: stop - start, :d].copy_(inputs[start:stop])
+            if stop - start < size:
+                buffer[stop - start :].zero_()
+            # padded columns reconstruct to exactly 0, so they add exact zeros to each sum
+            per_row = module(buffer).sub_(buffer).square_().sum(dim=1).div_(d)
+            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
+    return errors
+    device = device or torch.device("cpu")
+    inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    # Every forward pass runs on a multiple of _ROW_BLOCK rows (zero padding): CPU matrix kernels
+    # treat a remainder of fewer rows differently, which changed last bits with partition sizes.
+    size = _round_up(min(batch_size, n), _ROW_BLOCK)
     buffer = torch.zeros(size, d, dtype=torch.float32, device=device)
     with torch.inference_mode():
         for start in range(0, n, size):
@@ -54,9 +73,14 @@ def reconstruction_errors(
             buffer[: stop - start].copy_(inputs[start:stop])
             if stop - start < size:
                 buffer[stop - start :].zero_()
-            diff = module(buffer)[: stop - start].sub_(buffer[: stop - start])
-            errors[start:stop] = diff.square_().mean(dim=1).double().cpu().numpy()
+            # reduce over the whole padded batch, then slice: reductions also vary with shape
+            per_row = module(buffer).sub_(buffer).square_().mean(dim=1)
+            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
     return errors
+
+
+def _round_up(n: int, block: int) -> int:
+    return -(-n // block) * block
 
 
 def score_rows(part: pd.DataFrame, sampler: AutoencoderSampler) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,10 @@ def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
     dataset = TensorDataset(X)
     generator = torch.Generator().manual_seed(seed)
     sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=False)
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+    # The loader draws a base seed for worker processes at each epoch: give it its own
+    # generator so that the global torch RNG is never consumed.
+    loader_generator = torch.Generator().manual_seed(seed + 1)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, generator=loader_generator)
 
 
 def train_autoencoder(

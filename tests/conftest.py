@@ -1,0 +1,84 @@
+"""Shared fixtures: a planted-anomaly table (pandas and Dask), a fitted sampler, a LocalCluster."""
+
+from __future__ import annotations
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+import pytest
+import torch
+
+from dask_anomaly import AutoencoderSampler
+from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
+from dask_anomaly.parallel import WORKER_ENVIRON
+
+# Small test matrices run fastest on one thread, and the suite shares 2 cores with Dask workers.
+torch.set_num_threads(1)
+
+N_PLANTED = 20
+NON_FEATURES = ["row_id", PLANTED_COLUMN]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``gpu`` when torch sees no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def pdf() -> pd.DataFrame:
+    """4,000 rows, 8 correlated features, 20 planted anomalies spread over the rows."""
+    return make_planted(4000, n_features=8, n_latent=3, n_anomalies=N_PLANTED, random_state=1)
+
+
+@pytest.fixture(scope="session")
+def ddf(pdf: pd.DataFrame) -> dd.DataFrame:
+    """The same rows in 4 partitions, so that the top rows fall in different partitions."""
+    return dd.from_pandas(pdf, npartitions=4)
+
+
+def make_sampler(**overrides: object) -> AutoencoderSampler:
+    """A quick sampler for tests (few epochs, quiet), ignoring the id and label columns."""
+    params: dict[str, object] = {
+        "epochs": 10,
+        "batch_size": 128,
+        "learning_rate": 1e-2,
+        "verbose": False,
+        "exclude": NON_FEATURES,
+        "random_state": 0,
+    }
+    params.update(overrides)
+    return AutoencoderSampler(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fitted_sampler(pdf: pd.DataFrame) -> AutoencoderSampler:
+    """A sampler fitted on the pandas frame (identical to fitting on the Dask frame)."""
+    return make_sampler().fit(pdf)
+
+
+@pytest.fixture(scope="session")
+def client():  # type: ignore[no-untyped-def]
+    """A real LocalCluster: 2 single-threaded worker processes (pickling is exercised)."""
+    from distributed import Client, LocalCluster
+
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+        client = Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(params=["threads", "processes", "sync"])
+def scheduler(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Run the body under each of Dask's local schedulers."""
+    with dask.config.set(scheduler=request.param):
+        yield request.param

@@ -1,0 +1,137 @@
+"""Per-partition scoring and selection functions, on pandas and NumPy only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dask_anomaly._rowhash import lowest_hash_order, row_hashes, sampling_threshold
+from dask_anomaly.config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
+from dask_anomaly.model import Autoencoder, aligned_copy
+from dask_anomaly.scoring import (
+    POSITION_COLUMN,
+    combine_topk,
+    finish_topk,
+    reconstruction_errors,
+    score_partition,
+    scored_partition,
+    top_order,
+    topk_partition,
+)
+
+
+def reference_top(scores: np.ndarray, k: int) -> np.ndarray:
+    """A full stable sort: highest score first, earlier row first among ties."""
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=60),  # few values: many ties
+    st.integers(1, 70),
+)
+def test_top_order_equals_full_sort_with_ties(values: list[int], k: int) -> None:
+    scores = np.array(values, dtype=np.float64)
+    positions = np.arange(len(scores))
+    got = top_order(scores, np.zeros(len(scores), dtype=np.int64), positions, k)
+    np.testing.assert_array_equal(got, reference_top(scores, k))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=80),
+    st.lists(st.integers(1, 15), min_size=1, max_size=6),
+    st.integers(1, 30),
+)
+def test_tree_of_partition_topk_equals_global_sort(
+    values: list[int], cuts: list[int], k: int
+) -> None:
+    """Per-partition top-k combined in any grouping equals the top k of the whole table."""
+    scores = np.array(values, dtype=np.float64)
+    bounds = np.unique(np.clip(np.cumsum(cuts), 0, len(scores)))
+    pieces = np.split(np.arange(len(scores)), bounds[bounds < len(scores)])
+    partials = []
+    for i, rows in enumerate(pieces):
+        local = top_order(scores[rows], np.full(len(rows), i), np.arange(len(rows)), k)
+        frame = pd.DataFrame({"row": rows[local], SCORE_COLUMN: scores[rows][local]})
+        frame["__dask_anomaly_partition"] = i
+        frame[POSITION_COLUMN] = local
+        from dask_anomaly.scoring import TopK
+
+        partials.append(TopK(frame, len(rows), 1))
+    # combine in a lopsided tree: pairs, then all
+    level = [combine_topk(partials[i : i + 2], k=k) for i in range(0, len(partials), 2)]
+    top = combine_topk(level, k=k)
+    np.testing.assert_array_equal(top.frame["row"].to_numpy(), reference_top(scores, k))
+    assert top.n_rows == len(scores) and top.n_partitions == len(pieces)
+
+
+def test_reconstruction_errors_do_not_depend_on_batching_or_position() -> None:
+    raw = Autoencoder(7, (16, 8), 3, generator=torch.Generator().manual_seed(0))
+    net = aligned_copy(raw)
+    X = np.random.default_rng(0).normal(size=(3000, 7)).astype(np.float32)
+    full = reconstruction_errors(net, X, batch_size=4096)
+    for cut in (1, 3, 100, 257, 571, 999, 1333):
+        pieces = np.concatenate(
+            [
+                reconstruction_errors(net, X[:cut], batch_size=256),
+                reconstruction_errors(net, X[cut:], batch_size=1000),
+            ]
+        )
+        np.testing.assert_array_equal(pieces, full)
+    with torch.no_grad():
+        expected = ((raw(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2).mean(dim=1)
+    np.testing.assert_allclose(full, expected.double().numpy(), rtol=1e-5)
+    assert full.dtype == np.float64
+    assert reconstruction_errors(net, X[:0], batch_size=256).shape == (0,)
+
+
+def test_score_partition_keeps_index(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]
+    part = pdf.iloc[100:150].set_index(pdf.index[100:150] * 10)
+    scores = score_partition(part, fitted_sampler)
+    assert scores.name == SCORE_COLUMN and scores.index.equals(part.index)
+    assert np.isfinite(scores).all() and (scores >= 0).all()
+    assert score_partition(part.iloc[:0], fitted_sampler).shape == (0,)
+
+
+def test_topk_partition_and_finish(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]
+    top = topk_partition(pdf, fitted_sampler, k=5, partition=0)
+    sample, selected = finish_topk(top)
+    scores = score_partition(pdf, fitted_sampler)
+    np.testing.assert_array_equal(sample.index, scores.sort_values(ascending=False).index[:5])
+    assert list(sample[RANK_COLUMN]) == [1, 2, 3, 4, 5]
+    assert list(sample.columns) == [*pdf.columns, SCORE_COLUMN, RANK_COLUMN]
+    scored = scored_partition(pdf, fitted_sampler, selected)
+    assert scored[IN_SAMPLE_COLUMN].sum() == 5
+    assert set(scored.index[scored[IN_SAMPLE_COLUMN]]) == set(sample.index)
+    empty = topk_partition(pdf.iloc[:0], fitted_sampler, k=5, partition=3)
+    assert len(empty.frame) == 0 and empty.n_rows == 0
+
+
+def test_row_hash_sample_is_partition_independent() -> None:
+    X = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
+    h = row_hashes(X, seed=11)
+    assert len(np.unique(h)) == len(h)
+    assert not np.array_equal(h, row_hashes(X, seed=12))
+    threshold = sampling_threshold(500, len(X))
+    assert threshold is not None
+    whole = lowest_hash_order(h, X, 500)
+    keep = h < np.uint64(threshold)
+    assert keep.sum() >= 500  # the margin makes a shortfall very unlikely
+    # candidates gathered in any order give the same sample, in the same order
+    perm = np.random.default_rng(1).permutation(np.flatnonzero(keep))
+    again = perm[lowest_hash_order(h[perm], X[perm], 500)]
+    np.testing.assert_array_equal(again, whole)
+    assert sampling_threshold(500, 400) is None
+
+
+@pytest.mark.parametrize("n_wanted,n_total", [(10, 100), (1000, 10**6), (10**5, 10**9)])
+def test_sampling_threshold_keeps_enough(n_wanted: int, n_total: int) -> None:
+    threshold = sampling_threshold(n_wanted, n_total)
+    assert threshold is not None
+    expected = threshold / 2.0**64 * n_total
+    assert expected >= n_wanted + 4 * np.sqrt(n_wanted)
