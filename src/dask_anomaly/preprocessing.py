@@ -391,7 +391,7 @@ def _transform_categorical(
     width = len(cat.categories) + cat.has_other + cat.has_missing
     block = out[:, j : j + width]
     block[:] = 0.0
-    missing, strings = category_strings(series)
+    missing, strings = category_strings(series, cat.name)
     codes = pd.Index(cat.categories, dtype=object).get_indexer(strings)
     if cat.has_other:
         codes[codes < 0] = len(cat.categories)

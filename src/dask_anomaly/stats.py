@@ -102,8 +102,27 @@ def numeric_values(series: pd.Series, name: str, kind: str) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def category_strings(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(missing_mask, strings)`` for a categorical column; strings of non-missing values."""
+def category_strings(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(missing_mask, strings)`` for a categorical column; strings of non-missing values.
+
+    Values are compared by their string form, so an object column mixing ``1`` and ``"a"`` has
+    the categories ``"1"`` and ``"a"``.
+
+    Raises
+    ------
+    SchemaMismatchError
+        If the column arrives with a numeric, boolean or datetime dtype.
+    """
+    dtype = series.dtype
+    if not (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    ):
+        raise SchemaMismatchError(
+            f"Column {name!r} was categorical when the model was fitted but has dtype {dtype} "
+            "here; cast it with .astype(str) in every file (schema drift between files?)."
+        )
     missing = series.isna().to_numpy()
     strings = series[~missing].astype(str).to_numpy(dtype=object)
     return missing, strings
@@ -126,8 +145,8 @@ def _numeric_column_stats(series: pd.Series, name: str, kind: str) -> ColumnStat
     )
 
 
-def _categorical_column_stats(series: pd.Series) -> ColumnStats:
-    missing, strings = category_strings(series)
+def _categorical_column_stats(series: pd.Series, name: str) -> ColumnStats:
+    missing, strings = category_strings(series, name)
     counts = Counter(pd.Series(strings, dtype=object).value_counts(sort=False).to_dict())
     return ColumnStats(
         kind=CATEGORICAL, count=int(strings.size), n_missing=int(missing.sum()), counts=counts
@@ -162,7 +181,7 @@ def partition_stats(part: pd.DataFrame, kinds: dict[str, str]) -> FrameStats:
             )
         series = part[name]
         if kind == CATEGORICAL:
-            columns[name] = _categorical_column_stats(series)
+            columns[name] = _categorical_column_stats(series, name)
         else:
             columns[name] = _numeric_column_stats(series, name, kind)
     return FrameStats(n_rows=len(part), columns=columns)

@@ -17,6 +17,9 @@ from .model import Autoencoder
 
 logger = logging.getLogger(__name__)
 
+#: An epoch whose mean loss exceeds this multiple of the best epoch so far counts as divergence.
+DIVERGENCE_FACTOR = 100.0
+
 
 def resolve_device(device: str) -> torch.device:
     """Return the torch device for ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -128,6 +131,12 @@ def train_autoencoder(
             raise TrainingDivergedError(
                 f"The training loss became {mean_loss} in epoch {epoch + 1}; lower learning_rate "
                 f"(now {learning_rate}) or check the data for extreme values."
+            )
+        if history and mean_loss > DIVERGENCE_FACTOR * min(history):
+            raise TrainingDivergedError(
+                f"The training loss diverged: {mean_loss:.4g} in epoch {epoch + 1}, more than "
+                f"{DIVERGENCE_FACTOR:g} times its best {min(history):.4g}; lower learning_rate "
+                f"(now {learning_rate})."
             )
         history.append(mean_loss)
         _report_epoch(bar, epoch, epochs, mean_loss, verbose)
