@@ -190,7 +190,7 @@ def anomaly_sample(
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> pdf = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    >>> pdf = pd.DataFrame(rng.normal(size=(1000, 3)), columns=["a", "b", "c"])
     >>> result = anomaly_sample(pdf, k=3, epochs=2, verbose=False)
     >>> list(result.sample["anomaly_rank"])
     [1, 2, 3]
