@@ -65,3 +65,30 @@ def test_reproducible_across_partitionings_on_cluster(on_cluster) -> None:  # ty
         sampler = make_sampler(epochs=3).fit(ddf)
         samples.append(sampler.sample(ddf, k=10).sample)
     pd.testing.assert_frame_equal(samples[0], samples[1])
+
+
+def test_worker_killed_while_scoring_gives_the_same_sample(
+    tmp_path, ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:  # type: ignore[no-untyped-def]
+    """A worker process dies mid-computation; Dask reruns its tasks and the sample is unchanged."""
+    import os
+
+    from distributed import Client, LocalCluster
+
+    marker = str(tmp_path / "killed")
+
+    def die_once(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:  # type: ignore[type-arg]
+        if partition_info and partition_info["number"] == 2 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker process dies here, holding its tasks
+        return part
+
+    fragile = ddf.map_partitions(die_once, meta=ddf._meta)
+    expected = fitted_sampler.sample(ddf, k=N_PLANTED).sample
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster, Client(cluster, set_as_default=False) as fresh:
+        with dask.config.set(scheduler=fresh):
+            result = fitted_sampler.sample(fragile, k=N_PLANTED)
+    assert os.path.exists(marker)  # the worker really died
+    pd.testing.assert_frame_equal(result.sample, expected)
