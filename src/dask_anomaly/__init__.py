@@ -18,6 +18,7 @@ from .exceptions import (
     SchemaMismatchError,
     TrainingDivergedError,
 )
+from .explain import explain_rows
 from .pipeline import AnomalySample, anomaly_sample
 from .preprocessing import TabularPreprocessor
 from .report import SamplingReport
@@ -41,4 +42,5 @@ __all__ = [
     "TrainingDivergedError",
     "__version__",
     "anomaly_sample",
+    "explain_rows",
 ]

@@ -55,6 +55,31 @@ class AnomalySample:
     report: SamplingReport
     sampler: AutoencoderSampler
 
+    def explain(self) -> pd.DataFrame:
+        """Return why each sampled row was picked: its error per original column.
+
+        One-hot and missing-indicator features are summed back into their source column, so
+        each row of the result adds up to the row's ``anomaly_score``. Computed on the sample
+        only (see :mod:`dask_anomaly.explain`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            On ``sample``'s index and in its order, one column per feature column.
+
+        Examples
+        --------
+        >>> pdf = pd.DataFrame(np.random.default_rng(0).normal(size=(500, 3)), columns=list("abc"))
+        >>> result = anomaly_sample(pdf, k=2, hidden_layers=(8,), bottleneck=2, epochs=2,
+        ...                         verbose=False)
+        >>> scores = result.sample["anomaly_score"]
+        >>> bool(np.allclose(result.explain().sum(axis=1), scores, rtol=1e-5))
+        True
+        """
+        from .explain import explain_rows
+
+        return explain_rows(self.sampler, self.sample)
+
 
 def validate_size(k: object, fraction: object) -> None:
     """Check that exactly one of ``k`` (positive int) and ``fraction`` (in (0, 1]) is given."""
