@@ -36,5 +36,7 @@ DEFAULT_SPLIT_EVERY: Final = 8
 #: A categorical column with more distinct values than this is refused (likely an identifier).
 MAX_DISTINCT_VALUES: Final = 100_000
 
-TRAINING_MODES: Final = ("sample",)
+TRAINING_MODES: Final = ("sample", "stream")
+#: Partitions visited per epoch in streamed training (None: all, within the row budget).
+DEFAULT_STREAM_PARTITIONS: Final = None
 DEVICES: Final = ("auto", "cpu", "cuda")

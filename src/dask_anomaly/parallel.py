@@ -10,7 +10,7 @@ computation instead of being pickled into every task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
@@ -180,3 +180,73 @@ def preprocessed_frame(
         index=ddf._meta.index[:0],
     )
     return ddf.map_partitions(preprocessed_partition, _sampler_key(sampler), selected, meta=meta)
+
+
+class PartitionStream:
+    """Preprocessed partitions in a seeded random order, one epoch at a time.
+
+    Calling the stream with an epoch number yields float32 arrays, one per partition, while the
+    next partition is already being computed (on the cluster, or by the local scheduler in a
+    background thread). At most two partitions are held in this process at once. An epoch stops
+    after ``max_partitions`` partitions, or after the partition that reaches ``rows_per_epoch``
+    rows.
+
+    Parameters
+    ----------
+    ddf : dask.dataframe.DataFrame
+    preprocessor : TabularPreprocessor
+        Fitted.
+    seed : int
+        Seeds the partition order of every epoch.
+    rows_per_epoch : int
+        Row budget of an epoch.
+    max_partitions : int or None, default=None
+        Partitions visited per epoch; None visits all (until the row budget is spent).
+    client : distributed.Client or None, default=None
+    """
+
+    def __init__(
+        self,
+        ddf: dd.DataFrame,
+        preprocessor: TabularPreprocessor,
+        *,
+        seed: int,
+        rows_per_epoch: int,
+        max_partitions: int | None = None,
+        client: Client | None = None,
+    ) -> None:
+        parts = ddf[preprocessor.feature_names_in_].to_delayed()
+        self._arrays = [dask.delayed(preprocessor.transform, pure=True)(p) for p in parts]
+        self._seed = seed
+        self._rows_per_epoch = rows_per_epoch
+        self._max_partitions = max_partitions or len(parts)
+        self._client = client
+        self.rows_seen: list[int] = []
+
+    def order(self, epoch: int) -> list[int]:
+        """The partitions visited in ``epoch``, in order (before the row budget applies)."""
+        rng = np.random.default_rng([self._seed, epoch])
+        return rng.permutation(len(self._arrays))[: self._max_partitions].tolist()
+
+    def __call__(self, epoch: int) -> Iterator[np.ndarray]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        order = self.order(epoch)
+        rows = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-anomaly-prefetch") as pool:
+            pending = pool.submit(self._load, order[0]) if order else None
+            visited = 0
+            while pending is not None:
+                X = pending.result()
+                visited += 1
+                rows += len(X)
+                more = visited < len(order) and rows < self._rows_per_epoch
+                pending = pool.submit(self._load, order[visited]) if more else None
+                yield X
+                del X  # keep at most the next partition while the caller trains
+        self.rows_seen.append(rows)
+        logger.info("stream epoch %d: %d rows from %d partitions", epoch + 1, rows, visited)
+
+    def _load(self, index: int) -> np.ndarray:
+        (X,) = compute(self._arrays[index], client=self._client)
+        return X

@@ -32,6 +32,7 @@ from .config import (
     DEFAULT_MAX_CATEGORIES,
     DEFAULT_RANDOM_STATE,
     DEFAULT_SCORE_BATCH_SIZE,
+    DEFAULT_STREAM_PARTITIONS,
     DEFAULT_TRAIN_ROWS,
     DEFAULT_TRAINING,
     DEVICES,
@@ -41,7 +42,7 @@ from .exceptions import DaskAnomalyWarning, EmptyDataError
 from .model import Autoencoder, aligned_copy, default_architecture
 from .preprocessing import TabularPreprocessor
 from .scoring import reconstruction_errors
-from .training import resolve_device, train_autoencoder
+from .training import ChunkSource, resolve_device, train_on_chunks
 
 if TYPE_CHECKING:
     from .pipeline import AnomalySample
@@ -89,8 +90,12 @@ class AutoencoderSampler(BaseEstimator):
         Adam's step size.
     train_rows : int, default=100_000
         Size of the training sample drawn across all partitions.
-    training : {"sample"}, default="sample"
-        How training rows are gathered: a reproducible hash sample across partitions.
+    training : {"sample", "stream"}, default="sample"
+        How training rows are gathered. ``"sample"``: up to ``train_rows`` rows drawn by a
+        seeded hash across all partitions, held in memory, independent of partitioning.
+        ``"stream"``: every epoch visits the partitions in a seeded random order (a subset with
+        ``stream_partitions``) until ``train_rows`` rows have been trained on, holding at most
+        two partitions in memory; reproducible for the same partitioning.
     random_state : int, default=0
         Seeds every random choice (sample, initial weights, batch order).
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -105,6 +110,9 @@ class AutoencoderSampler(BaseEstimator):
         Scaled numeric inputs are clipped to ``[-clip, clip]`` (scores are never clipped).
     score_batch_size : int, default=4096
         Rows per forward pass when scoring.
+    stream_partitions : int or None, default=None
+        With ``training="stream"``: partitions visited per epoch (a seeded subset); None visits
+        them all, within the ``train_rows`` budget.
 
     Attributes
     ----------
@@ -158,6 +166,7 @@ class AutoencoderSampler(BaseEstimator):
         max_categories: int = DEFAULT_MAX_CATEGORIES,
         clip: float = DEFAULT_CLIP,
         score_batch_size: int = DEFAULT_SCORE_BATCH_SIZE,
+        stream_partitions: int | None = DEFAULT_STREAM_PARTITIONS,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.bottleneck = bottleneck
@@ -174,6 +183,7 @@ class AutoencoderSampler(BaseEstimator):
         self.max_categories = max_categories
         self.clip = clip
         self.score_batch_size = score_batch_size
+        self.stream_partitions = stream_partitions
 
     # ----------------------------------------------------------------- validation
     def _validate_params(self) -> None:
@@ -189,6 +199,10 @@ class AutoencoderSampler(BaseEstimator):
                     "hidden_layers must be a sequence of positive integers or None, "
                     f"got {self.hidden_layers!r}."
                 )
+        if self.stream_partitions is not None and not _is_positive_int(self.stream_partitions):
+            raise ValueError(
+                f"stream_partitions must be a positive integer or None, got {self.stream_partitions!r}."
+            )
         if self.bottleneck is not None and not _is_positive_int(self.bottleneck):
             raise ValueError(f"bottleneck must be a positive integer or None, got {self.bottleneck!r}.")
         lr = self.learning_rate
@@ -234,27 +248,20 @@ class AutoencoderSampler(BaseEstimator):
         kind = frame_kind(X)
         start = time.perf_counter()
         device = resolve_device(self.device)
-        from . import parallel
-
-        if kind == "pandas":
-            preprocessor, n_partitions = self._make_preprocessor().fit(X), 1
-            train = parallel.local_training_sample(
-                X, preprocessor, n_rows=self.train_rows, seed=self._sample_seed()
-            )
-        else:
-            preprocessor, n_partitions = parallel.fit_preprocessor(X, self._make_preprocessor())
-            train = parallel.training_sample(
-                X, preprocessor, n_rows=self.train_rows, seed=self._sample_seed()
-            )
-        if preprocessor.n_rows_seen_ == 0:
-            raise EmptyDataError("X has no rows; fit needs data.")
+        preprocessor, n_partitions = self._fit_preprocessor(X, kind)
         n_out = len(preprocessor.feature_names_out_)
         default_hidden, default_bottleneck = default_architecture(n_out)
-        hidden = tuple(int(w) for w in self.hidden_layers) if self.hidden_layers is not None else default_hidden
+        hidden = (
+            tuple(int(w) for w in self.hidden_layers)
+            if self.hidden_layers is not None
+            else default_hidden
+        )
         bottleneck = int(self.bottleneck) if self.bottleneck is not None else default_bottleneck
-        caveats = self._check_sample_size(len(train), n_out, hidden, bottleneck)
-        module, history = train_autoencoder(
-            train,
+        chunks, n_train = self._training_chunks(X, kind, preprocessor)
+        caveats = self._check_sample_size(n_train, n_out, hidden, bottleneck)
+        module, history = train_on_chunks(
+            chunks,
+            n_features=n_out,
             hidden_layers=hidden,
             bottleneck=bottleneck,
             epochs=self.epochs,
@@ -264,6 +271,8 @@ class AutoencoderSampler(BaseEstimator):
             device=str(device),
             verbose=self.verbose,
         )
+        n_train = getattr(chunks, "rows_seen", [n_train])[0]  # streamed: rows of epoch 1
+        # fitted state is set only once training succeeded
         self.preprocessor_ = preprocessor
         self.module_ = module
         self.loss_history_ = history
@@ -271,7 +280,7 @@ class AutoencoderSampler(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         self.hidden_layers_ = hidden
         self.bottleneck_ = bottleneck
-        self.n_train_rows_ = len(train)
+        self.n_train_rows_ = n_train
         self.n_rows_fit_ = preprocessor.n_rows_seen_
         self.n_partitions_fit_ = n_partitions
         self.warnings_ = caveats
@@ -279,10 +288,47 @@ class AutoencoderSampler(BaseEstimator):
         self._fitted_digest: str | None = None
         self.__dict__.pop("_inference_modules", None)
         logger.info(
-            "fit: %d rows, %d partitions, %d training rows, %d epochs in %.2f s",
-            self.n_rows_fit_, n_partitions, len(train), self.epochs, self.fit_seconds_,
+            "fit: %d rows, %d partitions, %d training rows (%s), %d epochs in %.2f s",
+            self.n_rows_fit_, n_partitions, n_train, self.training, self.epochs, self.fit_seconds_,
         )
         return self
+
+    def _fit_preprocessor(self, X: Any, kind: str) -> tuple[TabularPreprocessor, int]:
+        """Fit the preprocessing on all rows; return it and the number of partitions."""
+        from . import parallel
+
+        if kind == "pandas":
+            preprocessor, n_partitions = self._make_preprocessor().fit(X), 1
+        else:
+            preprocessor, n_partitions = parallel.fit_preprocessor(X, self._make_preprocessor())
+        if preprocessor.n_rows_seen_ == 0:
+            raise EmptyDataError("X has no rows; fit needs data.")
+        return preprocessor, n_partitions
+
+    def _training_chunks(
+        self, X: Any, kind: str, preprocessor: TabularPreprocessor
+    ) -> tuple[ChunkSource, int]:
+        """Return the source of training chunks per epoch and the rows of one epoch."""
+        from . import parallel
+
+        seed = self._sample_seed()
+        if self.training == "stream" and kind == "dask":
+            stream = parallel.PartitionStream(
+                X,
+                preprocessor,
+                seed=seed,
+                rows_per_epoch=self.train_rows,
+                max_partitions=self.stream_partitions,
+            )
+            first = stream.order(0)
+            n_train = min(preprocessor.n_rows_seen_, self.train_rows)
+            logger.info("streamed training over up to %d partitions per epoch", len(first))
+            return stream, n_train
+        if kind == "pandas":
+            train = parallel.local_training_sample(X, preprocessor, n_rows=self.train_rows, seed=seed)
+        else:
+            train = parallel.training_sample(X, preprocessor, n_rows=self.train_rows, seed=seed)
+        return (lambda epoch: [train]), len(train)
 
     def _sample_seed(self) -> int:
         return int(np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,16 @@ def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
     return DataLoader(dataset, sampler=sampler, batch_size=None, generator=loader_generator)
 
 
+#: Yields the chunks of rows (float32 arrays) to train on in one epoch, given the epoch number.
+ChunkSource = Callable[[int], Iterable[np.ndarray]]
+
+
+def _chunk_seed(shuffle_seed: int, epoch: int, chunk: int) -> int:
+    """Seed of the batch order of one chunk in one epoch."""
+    state = np.random.SeedSequence([shuffle_seed, epoch, chunk]).generate_state(1, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
 def train_autoencoder(
     X: np.ndarray,
     *,
@@ -95,7 +105,7 @@ def train_autoencoder(
     Raises
     ------
     TrainingDivergedError
-        If an epoch's loss is NaN or infinite.
+        If an epoch's loss is NaN, infinite, or far above its best.
 
     Examples
     --------
@@ -105,13 +115,44 @@ def train_autoencoder(
     >>> len(history)
     2
     """
+    return train_on_chunks(
+        lambda epoch: [X],
+        n_features=X.shape[1],
+        hidden_layers=hidden_layers,
+        bottleneck=bottleneck,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        random_state=random_state,
+        device=device,
+        verbose=verbose,
+    )
+
+
+def train_on_chunks(
+    chunks: ChunkSource,
+    *,
+    n_features: int,
+    hidden_layers: Sequence[int],
+    bottleneck: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    random_state: int,
+    device: str = "cpu",
+    verbose: bool = False,
+) -> tuple[Autoencoder, list[float]]:
+    """Train on the chunks that ``chunks(epoch)`` yields; each chunk is shuffled and batched.
+
+    With one chunk per epoch this is the sampled mode; streamed training passes one chunk per
+    partition, so only the chunk being trained on (and the one being prefetched) is in memory.
+    Parameters and results are those of :func:`train_autoencoder`.
+    """
     init_seed, shuffle_seed = torch_seeds(random_state)
     target = torch.device(device)
     module = Autoencoder(
-        X.shape[1], hidden_layers, bottleneck, generator=torch.Generator().manual_seed(init_seed)
+        n_features, hidden_layers, bottleneck, generator=torch.Generator().manual_seed(init_seed)
     ).to(target)
-    tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(target)
-    loader = make_loader(tensor, batch_size=batch_size, seed=shuffle_seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
     history: list[float] = []
@@ -119,30 +160,40 @@ def train_autoencoder(
     module.train()
     for epoch in range(epochs):
         total, rows = 0.0, 0
-        for (batch,) in loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(batch), batch)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-            rows += len(batch)
+        for i, X in enumerate(chunks(epoch)):
+            if len(X) == 0:
+                continue
+            tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(target)
+            for (batch,) in make_loader(tensor, batch_size=batch_size, seed=_chunk_seed(shuffle_seed, epoch, i)):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(module(batch), batch)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(batch)
+                rows += len(batch)
+            del X, tensor  # release this chunk before the source loads the one after next
         mean_loss = total / max(rows, 1)
-        if not math.isfinite(mean_loss):
-            raise TrainingDivergedError(
-                f"The training loss became {mean_loss} in epoch {epoch + 1}; lower learning_rate "
-                f"(now {learning_rate}) or check the data for extreme values."
-            )
-        if history and mean_loss > DIVERGENCE_FACTOR * min(history):
-            raise TrainingDivergedError(
-                f"The training loss diverged: {mean_loss:.4g} in epoch {epoch + 1}, more than "
-                f"{DIVERGENCE_FACTOR:g} times its best {min(history):.4g}; lower learning_rate "
-                f"(now {learning_rate})."
-            )
+        _check_loss(mean_loss, history, epoch, learning_rate)
         history.append(mean_loss)
         _report_epoch(bar, epoch, epochs, mean_loss, verbose)
     if bar is not None:
         bar.close()
     return module.cpu().eval(), history
+
+
+def _check_loss(mean_loss: float, history: list[float], epoch: int, learning_rate: float) -> None:
+    """Raise :class:`TrainingDivergedError` for a NaN, infinite or exploding epoch loss."""
+    if not math.isfinite(mean_loss):
+        raise TrainingDivergedError(
+            f"The training loss became {mean_loss} in epoch {epoch + 1}; lower learning_rate "
+            f"(now {learning_rate}) or check the data for extreme values."
+        )
+    if history and mean_loss > DIVERGENCE_FACTOR * min(history):
+        raise TrainingDivergedError(
+            f"The training loss diverged: {mean_loss:.4g} in epoch {epoch + 1}, more than "
+            f"{DIVERGENCE_FACTOR:g} times its best {min(history):.4g}; lower learning_rate "
+            f"(now {learning_rate})."
+        )
 
 
 def _progress(epochs: int, verbose: bool):  # type: ignore[no-untyped-def]
