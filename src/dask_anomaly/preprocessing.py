@@ -31,7 +31,7 @@ from .stats import (
     ColumnStats,
     FrameStats,
     category_strings,
-    numeric_values,
+    check_numeric_dtype,
     partition_stats,
 )
 
@@ -279,14 +279,14 @@ class TabularPreprocessor(BaseEstimator):
         )
 
     def _set_feature_names(self) -> None:
-        names: list[str] = []
-        sources: list[str] = []
-        for num in self.numeric_:
-            names.append(num.name)
-            sources.append(num.name)
-            if num.has_missing:
-                names.append(f"{num.name}__missing")
-                sources.append(num.name)
+        """Derive feature names, sources and the vectorised transform's arrays.
+
+        Layout: the numeric/boolean values, then their missing indicators, then one-hot blocks.
+        """
+        numeric = self.numeric_
+        flagged = [num for num in numeric if num.has_missing]
+        names = [num.name for num in numeric] + [f"{num.name}__missing" for num in flagged]
+        sources = [num.name for num in numeric] + [num.name for num in flagged]
         for cat in self.categorical_:
             levels = list(cat.categories)
             levels += [OTHER] if cat.has_other else []
@@ -298,6 +298,10 @@ class TabularPreprocessor(BaseEstimator):
         order = {c.name: c for c in [*self.numeric_, *self.categorical_]}
         self.feature_names_in_ = list(order)
         self.n_features_in_ = len(self.feature_names_in_)
+        self._centers = np.array([num.center for num in numeric], dtype=np.float64)
+        self._scales = np.array([num.scale for num in numeric], dtype=np.float64)
+        self._fills = np.array([num.fill for num in numeric], dtype=np.float64)
+        self._flagged = np.array([num.has_missing for num in numeric], dtype=bool)
 
     # ----------------------------------------------------------------- transform
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -316,12 +320,31 @@ class TabularPreprocessor(BaseEstimator):
                 f"{self.feature_names_in_}; missing {missing}."
             )
         out = np.empty((len(X), len(self.feature_names_out_)), dtype=np.float32)
-        j = 0
-        for num in self.numeric_:
-            j = _transform_numeric(X[num.name], num, out, j, self.clip)
+        j = self._transform_numeric(X, out) if self.numeric_ else 0
         for cat in self.categorical_:
             j = _transform_categorical(X[cat.name], cat, out, j)
         return out
+
+    def _transform_numeric(self, X: pd.DataFrame, out: np.ndarray) -> int:
+        """Scale, impute and clip all numeric columns at once into ``out``; return the next column."""
+        names = [num.name for num in self.numeric_]
+        for num in self.numeric_:
+            check_numeric_dtype(X[num.name].dtype, num.name, num.kind)
+        block = X[names].to_numpy(dtype=np.float64, na_value=np.nan)
+        if not block.flags.writeable or np.shares_memory(block, X[names[0]].to_numpy()):
+            block = block.copy()
+        missing = np.isnan(block)
+        with np.errstate(over="ignore", invalid="ignore"):
+            block -= self._centers
+            block /= self._scales
+        np.copyto(block, np.broadcast_to(self._fills, block.shape), where=missing)
+        np.clip(block, -self.clip, self.clip, out=block)
+        m = len(names)
+        out[:, :m] = block
+        flagged = int(self._flagged.sum())
+        if flagged:
+            out[:, m : m + flagged] = missing[:, self._flagged]
+        return m + flagged
 
     # ----------------------------------------------------------------- persistence
     def fitted_state(self) -> dict[str, Any]:
@@ -367,22 +390,6 @@ def _fit_numeric(name: str, col: ColumnStats) -> NumericEncoding | None:
     if col.kind == BOOLEAN:
         return NumericEncoding(name, BOOLEAN, 0.0, 1.0, mean, has_missing)
     return NumericEncoding(name, NUMERIC, mean, scale, 0.0, has_missing)
-
-
-def _transform_numeric(
-    series: pd.Series, num: NumericEncoding, out: np.ndarray, j: int, clip: float
-) -> int:
-    values = numeric_values(series, num.name, num.kind)
-    missing = np.isnan(values)
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = (values - num.center) / num.scale
-    scaled[missing] = num.fill
-    np.clip(scaled, -clip, clip, out=scaled)
-    out[:, j] = scaled
-    if num.has_missing:
-        out[:, j + 1] = missing
-        return j + 2
-    return j + 1
 
 
 def _transform_categorical(

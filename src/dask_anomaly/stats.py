@@ -90,7 +90,12 @@ def numeric_values(series: pd.Series, name: str, kind: str) -> np.ndarray:
     SchemaMismatchError
         If the column's dtype does not match ``kind`` (for example strings in a numeric column).
     """
-    dtype = series.dtype
+    check_numeric_dtype(series.dtype, name, kind)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def check_numeric_dtype(dtype: object, name: str, kind: str) -> None:
+    """Raise :class:`SchemaMismatchError` unless ``dtype`` is numeric or boolean."""
     ok = pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
     )
@@ -99,7 +104,6 @@ def numeric_values(series: pd.Series, name: str, kind: str) -> np.ndarray:
             f"Column {name!r} was {kind} when the model was fitted but has dtype {dtype} here; "
             "cast it back to a numeric dtype (schema drift between files?)."
         )
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def category_strings(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
