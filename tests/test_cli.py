@@ -217,9 +217,10 @@ def _command(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_installed_command_sample_csv_then_score_on_a_local_cluster(data: Path) -> None:
     run = _command("sample", "data.csv", "--out", "csv_out", "--k", "5", *FAST, *EXCLUDE,
-                   "--scheduler", "threads", "--model-out", "csv_model.zip", cwd=data)
+                   "--scheduler", "threads", "--model-out", "csv_model.zip",
+                   "--training", "stream", "--stream-partitions", "1", cwd=data)
     assert run.returncode == 0, run.stderr
-    assert run.stdout == "" and "fit:" in run.stderr
+    assert run.stdout == "" and "(stream)" in run.stderr
     assert all((data / "csv_out" / name).exists() for name in OUTPUTS)
     run = _command("score", "--model", "csv_model.zip", "parquet", "--out", "cluster_out",
                    "--fraction", "0.005", "--scheduler", "local", "--workers", "2", cwd=data)

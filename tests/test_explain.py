@@ -12,6 +12,7 @@ import pytest
 from dask_anomaly import AutoencoderSampler, NotFittedError, anomaly_sample
 from dask_anomaly.config import RANK_COLUMN, SCORE_COLUMN
 from dask_anomaly.explain import (
+    CODE_CONTRIBUTION,
     explain_rows,
     explanation_records,
     format_top_features,
@@ -48,7 +49,8 @@ def mixed_result(mixed: pd.DataFrame):  # type: ignore[no-untyped-def]
 def test_contributions_sum_to_the_anomaly_score(mixed_result) -> None:  # type: ignore[no-untyped-def]
     contributions = mixed_result.explain()
     sample = mixed_result.sample
-    assert list(contributions.columns) == mixed_result.sampler.feature_names_in_
+    columns = [c for c in contributions.columns if c != CODE_CONTRIBUTION]
+    assert columns == mixed_result.sampler.feature_names_in_
     assert contributions.index.equals(sample.index)
     np.testing.assert_allclose(contributions.sum(axis=1), sample[SCORE_COLUMN], rtol=1e-5)
     assert (contributions.to_numpy() >= 0).all()
@@ -58,13 +60,25 @@ def test_one_hot_and_missing_indicators_are_summed_into_their_column(mixed_resul
     sampler = mixed_result.sampler
     assert "x__missing" in sampler.preprocessor_.feature_names_out_
     assert any(name.startswith("color=") for name in sampler.preprocessor_.feature_names_out_)
-    assert set(mixed_result.explain().columns) == {"x", "y", "color", "flag"}
+    assert set(mixed_result.explain().columns) - {CODE_CONTRIBUTION} == {"x", "y", "color", "flag"}
 
 
 def test_the_planted_outlier_is_explained_by_its_column(mixed_result) -> None:  # type: ignore[no-untyped-def]
     assert mixed_result.sample.index[0] == 7
-    top = top_features(mixed_result.explain().head(1), n=1)[0][0]
+    columns = mixed_result.explain().drop(columns=CODE_CONTRIBUTION, errors="ignore")
+    top = top_features(columns.head(1), n=1)[0][0]
     assert top[0] == "y" and top[2] > 0.5
+
+
+def test_code_distance_part_only_when_scored(pdf: pd.DataFrame) -> None:
+    if "code_weight" not in AutoencoderSampler._get_param_names():
+        pytest.skip("this sampler scores by reconstruction only")
+    for weight in (0.0, 0.5):
+        sampler = make_sampler(epochs=1, code_weight=weight).fit(pdf)
+        contributions = explain_rows(sampler, pdf.head(50))
+        assert (CODE_CONTRIBUTION in contributions) == (weight > 0)
+        scores = sampler.decision_function(pdf.head(50))
+        np.testing.assert_allclose(contributions.sum(axis=1), scores, rtol=1e-5)
 
 
 def test_dask_result_explains_the_same_rows(pdf: pd.DataFrame) -> None:
@@ -94,7 +108,7 @@ def test_top_rows_table_and_json_records(mixed_result) -> None:  # type: ignore[
     table = top_rows_table(mixed_result.sample, contributions, n_rows=4)
     assert list(table.columns[:3]) == [RANK_COLUMN, SCORE_COLUMN, "top_features"]
     assert len(table) == 4 and {"x", "y", "color", "flag"} <= set(table.columns)
-    assert table["top_features"].iloc[0].startswith("y ")
+    assert "y " in table["top_features"].iloc[0]
     records = explanation_records(mixed_result.sample, contributions, n_rows=3)
     assert json.loads(json.dumps(records)) == records
     assert [r["anomaly_rank"] for r in records] == [1, 2, 3]

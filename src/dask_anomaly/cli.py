@@ -137,7 +137,7 @@ def run_sample(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, learning_rate=args.learning_rate, train_rows=args.train_rows,
         training=args.training, random_state=args.seed, device=args.device,
         verbose=not args.quiet, columns=args.columns, exclude=args.exclude,
-        max_categories=args.max_categories,
+        max_categories=args.max_categories, stream_partitions=args.stream_partitions,
     )
     with open_session(args.scheduler, workers=args.workers, quiet=args.quiet) as session:
         logger.info("fitting on %d partitions of %s", ddf.npartitions, ", ".join(args.inputs))
@@ -305,14 +305,19 @@ def _add_io_args(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing output folder (and --model-out file)")
 
 
-def _add_run_args(parser: argparse.ArgumentParser, *, default_workers: int | None) -> None:
-    """--scheduler, --workers, --quiet."""
-    parser.add_argument("--scheduler", default="local", metavar="local|threads|processes|ADDRESS",
-                        help="local: a LocalCluster of worker processes; threads/processes: "
-                        "Dask's local schedulers; or a scheduler address like tcp://host:8786")
+def _add_run_args(
+    parser: argparse.ArgumentParser, *, default_workers: int | None, scheduler: bool = True
+) -> None:
+    """--scheduler (unless the command always uses a LocalCluster), --workers, --quiet."""
+    if scheduler:
+        parser.add_argument(
+            "--scheduler", default="local", metavar="local|threads|processes|ADDRESS",
+            help="local: a LocalCluster of worker processes; threads/processes: Dask's local "
+            "schedulers; or a scheduler address like tcp://host:8786")
     parser.add_argument("--workers", type=_positive_int, default=default_workers, metavar="N",
                         help="worker processes (local), or threads/processes of Dask's local "
-                        "schedulers; by default one per core")
+                        "schedulers; by default one per core" if scheduler else
+                        "worker processes of the LocalCluster")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress and no information, only warnings and errors")
 
@@ -337,7 +342,11 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--train-rows", type=_positive_int, default=DEFAULT_TRAIN_ROWS, metavar="N",
                        help="rows in the training sample drawn across all partitions")
     group.add_argument("--training", choices=TRAINING_MODES, default=DEFAULT_TRAINING,
-                       help="how the training rows are gathered")
+                       help="sample: a seeded sample of --train-rows rows held in memory; "
+                       "stream: each epoch streams partitions, at most two in memory")
+    group.add_argument("--stream-partitions", type=_positive_int, metavar="N",
+                       help="with --training stream: partitions visited per epoch "
+                       "(default: all, within --train-rows)")
     group.add_argument("--max-categories", type=_positive_int, default=DEFAULT_MAX_CATEGORIES,
                        metavar="N", help="most frequent values one-hot encoded per text column")
     group.add_argument("--seed", type=int, default=DEFAULT_RANDOM_STATE, metavar="N",
@@ -360,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sample_command(commands)
+    _add_score_command(commands)
+    _add_demo_command(commands)
+    return parser
+
+
+def _add_sample_command(commands: Any) -> None:
     sample = commands.add_parser(
         "sample", help="fit a model on the input and select its most anomalous rows",
         description="Fit an autoencoder on INPUT, score every row, and write the most anomalous\n"
@@ -370,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(sample)
     _add_run_args(sample, default_workers=None)
     sample.set_defaults(run=run_sample)
+
+
+def _add_score_command(commands: Any) -> None:
     score = commands.add_parser(
         "score", help="score new data with a saved model and select its sample",
         description="Score INPUT with a model saved by `sample --model-out` and write its most\n"
@@ -380,14 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io_args(score)
     _add_run_args(score, default_workers=None)
     score.set_defaults(run=run_score, seed=DEFAULT_RANDOM_STATE)
+
+
+def _add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="run the built-in demo (planted anomalies on a LocalCluster)",
         description="Generate a table with planted anomalies, sample it on a LocalCluster and\n"
         "print the report.", epilog=DEMO_EXAMPLES, formatter_class=_HelpFormatter)
     demo.add_argument("--out", default="demo-output", metavar="DIR", help="output folder")
-    demo.add_argument("--rows", type=_positive_int, default=200_000, metavar="N")
-    demo.add_argument("--npartitions", type=_positive_int, default=8, metavar="N")
-    demo.add_argument("--k", "-k", type=_positive_int, default=100, metavar="N")
-    _add_run_args(demo, default_workers=2)
+    demo.add_argument("--rows", type=_positive_int, default=200_000, metavar="N",
+                      help="rows to generate")
+    demo.add_argument("--npartitions", type=_positive_int, default=8, metavar="N",
+                      help="partitions of the generated table")
+    demo.add_argument("--k", "-k", type=_positive_int, default=100, metavar="N",
+                      help="rows to select (and anomalies planted)")
+    _add_run_args(demo, default_workers=2, scheduler=False)
     demo.set_defaults(run=run_demo)
-    return parser

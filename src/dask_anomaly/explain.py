@@ -1,10 +1,13 @@
-"""Why a row was picked: each original column's share of its reconstruction error.
+"""Why a row was picked: each original column's share of its anomaly score.
 
-A row's anomaly score is the mean, over the model's input features, of the squared
-reconstruction error. Each feature's term ``(x_j - x̂_j)**2 / n_features`` is its contribution;
-the one-hot and missing-indicator features of a column are summed back into that column
-(via ``preprocessor_.feature_sources_``). The contributions of a row therefore add up to its
-anomaly score. Only the (few) sampled rows are explained, in this process, on pandas.
+The score's reconstruction part is a mean over the model's input features of the (weighted)
+squared reconstruction error. Each feature's term is its contribution, and the one-hot and
+missing-indicator features of a column are summed back into that column (via
+``preprocessor_.feature_sources_``). When the sampler also scores the distance of the row's
+bottleneck code from the training codes (``code_weight > 0``), that part cannot be traced to one
+column and is reported as the pseudo-column :data:`CODE_CONTRIBUTION`. The contributions of a
+row therefore add up to its anomaly score. Only the (few) sampled rows are explained, in this
+process, on pandas.
 """
 
 from __future__ import annotations
@@ -23,25 +26,31 @@ if TYPE_CHECKING:
 
 #: Features shown per row in the reports.
 DEFAULT_TOP_FEATURES = 3
+#: Name of the score's part that comes from the row's code distance (no single column).
+CODE_CONTRIBUTION = "(code distance)"
 
 
-def squared_errors(module: torch.nn.Module, X: np.ndarray, *, batch_size: int = 4096) -> np.ndarray:
-    """Return the per-feature squared reconstruction errors of the rows of ``X`` (float64).
+def errors_and_codes(
+    module: torch.nn.Module, X: np.ndarray, *, batch_size: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the per-feature squared reconstruction errors and the bottleneck codes (float64).
 
     Examples
     --------
     >>> from dask_anomaly.model import Autoencoder
     >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0)).eval()
-    >>> squared_errors(net, np.zeros((5, 3), np.float32)).shape
-    (5, 3)
+    >>> [a.shape for a in errors_and_codes(net, np.zeros((5, 3), np.float32))]
+    [(5, 3), (5, 2)]
     """
-    out = np.empty(X.shape, dtype=np.float64)
+    errors, codes = [], []
     inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     with torch.inference_mode():
-        for start in range(0, len(X), batch_size):
+        for start in range(0, max(len(X), 1), batch_size):
             batch = inputs[start : start + batch_size]
-            out[start : start + len(batch)] = (module(batch) - batch).square().double().numpy()
-    return out
+            code = module.encoder(batch)
+            errors.append((module.decoder(code) - batch).square().double().numpy())
+            codes.append(code.double().numpy())
+    return np.concatenate(errors), np.concatenate(codes)
 
 
 def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame:
@@ -58,8 +67,9 @@ def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        On ``pdf``'s index, one float64 column per feature column (``sampler.feature_names_in_``).
-        Each row sums to the row's ``anomaly_score`` (up to float32 rounding).
+        On ``pdf``'s index, one float64 column per feature column (``sampler.feature_names_in_``),
+        plus :data:`CODE_CONTRIBUTION` when the score includes the code distance. Each row sums
+        to the row's ``anomaly_score`` (up to float32 rounding).
 
     Examples
     --------
@@ -68,7 +78,7 @@ def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame
     >>> pdf = pd.DataFrame(rng.normal(size=(500, 3)), columns=["a", "b", "c"])
     >>> sampler = AutoencoderSampler(hidden_layers=(8,), bottleneck=2, epochs=2, verbose=False)
     >>> contributions = explain_rows(sampler.fit(pdf), pdf.head(4))
-    >>> list(contributions.columns)
+    >>> list(contributions.columns)[:3]
     ['a', 'b', 'c']
     >>> scores = sampler.decision_function(pdf.head(4))
     >>> bool(np.allclose(contributions.sum(axis=1), scores, rtol=1e-5))
@@ -77,13 +87,22 @@ def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame
     check_is_fitted(sampler)
     preprocessor = sampler.preprocessor_
     X = preprocessor.transform(pdf[list(sampler.feature_names_in_)])
-    errors = squared_errors(sampler.module_, X, batch_size=int(sampler.score_batch_size))
+    errors, codes = errors_and_codes(sampler.module_, X, batch_size=int(sampler.score_batch_size))
+    scale = getattr(sampler, "feature_error_scale_", None)
+    if scale is not None:
+        errors = errors / np.asarray(scale, dtype=np.float64)
+    errors /= max(X.shape[1], 1) * float(getattr(sampler, "error_scale_", 1.0))
     columns = list(sampler.feature_names_in_)
     position = {name: i for i, name in enumerate(columns)}
     to_column = np.zeros((X.shape[1], len(columns)))
     to_column[np.arange(X.shape[1]), [position[s] for s in preprocessor.feature_sources_]] = 1.0
-    contributions = errors @ to_column / max(X.shape[1], 1)
-    return pd.DataFrame(contributions, index=pdf.index, columns=columns)
+    contributions = pd.DataFrame(errors @ to_column, index=pdf.index, columns=columns)
+    code_weight = float(getattr(sampler, "code_weight", 0.0) or 0.0)
+    if code_weight and getattr(sampler, "code_center_", None) is not None:
+        white = (codes - sampler.code_center_) @ sampler.code_whitening_
+        distance = np.square(white).sum(axis=1)
+        contributions[CODE_CONTRIBUTION] = code_weight * distance / float(sampler.code_scale_)
+    return contributions
 
 
 def top_features(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RANK_COLUMN, SCORE_COLUMN
+from .explain import CODE_CONTRIBUTION
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -217,9 +218,10 @@ def render_html(
 <div class="plots">{figures}</div>
 <h2>Top rows and why they were picked</h2>
 <p>Showing {shown}. <em>top features</em>: the original columns with the largest share of the
-row's reconstruction error (one-hot and missing-indicator features summed into their column).
-All rows and every column's contribution: <code>sample.parquet</code> and
-<code>explanations.parquet</code>.</p>
+row's anomaly score (one-hot and missing-indicator features summed into their column);
+<em>{CODE_CONTRIBUTION}</em> is the part due to an unusual combination of values, measured in
+the autoencoder's code space rather than in one column. Every sampled row and every column's
+contribution: <code>sample.parquet</code> and <code>explanations.parquet</code>.</p>
 <div class="table-wrap">{_top_rows_html(top_rows)}</div>
 <footer>Written by dask-anomaly {html.escape(report.versions.get("dask_anomaly", ""))}.
 Plots also as <code>{LOSS_PLOT}</code> and <code>{SCORES_PLOT}</code> next to this file.</footer>
