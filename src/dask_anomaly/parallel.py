@@ -32,7 +32,14 @@ from .scoring import (
     topk_partition,
     training_candidates,
 )
-from .stats import combine_stats, partition_stats
+from .stats import (
+    SumGrid,
+    combine_stats,
+    combine_sums,
+    finish_stats,
+    partition_stats,
+    partition_sums,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -85,8 +92,14 @@ def fit_preprocessor(
     """
     kinds, dropped = preprocessor.select_columns(ddf.dtypes)
     parts = ddf[list(kinds)].to_delayed()
+    # pass 1: counts, extremes, categories; pass 2: sums on the grid the extremes fix
     leaves = [dask.delayed(partition_stats, pure=True)(p, kinds) for p in parts]
     (stats,) = compute(tree_reduce(leaves, combine_stats), client=client)
+    grid = SumGrid.from_stats(stats)
+    if grid.names and stats.n_rows:
+        leaves = [dask.delayed(partition_sums, pure=True)(p, grid) for p in parts]
+        (sums,) = compute(tree_reduce(leaves, combine_sums), client=client)
+        stats = finish_stats(stats, grid, sums)
     return preprocessor.fit_from_stats(stats, dropped=dropped), len(parts)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import BaseEstimator, check_is_fitted
-from ._exact import fraction_sqrt
+from ._fixedpoint import fraction_sqrt
 from .config import DEFAULT_CLIP, DEFAULT_MAX_CATEGORIES, MAX_DISTINCT_VALUES, RESERVED_COLUMNS
 from .exceptions import (
     DaskAnomalyWarning,
@@ -32,7 +32,7 @@ from .stats import (
     FrameStats,
     category_strings,
     check_numeric_dtype,
-    partition_stats,
+    frame_stats,
 )
 
 OTHER = "__other__"
@@ -219,7 +219,7 @@ class TabularPreprocessor(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: object = None) -> TabularPreprocessor:
         """Fit on one in-memory pandas frame; returns ``self``."""
         kinds, dropped = self.select_columns(X.dtypes)
-        return self.fit_from_stats(partition_stats(X, kinds), dropped=dropped)
+        return self.fit_from_stats(frame_stats(X, kinds), dropped=dropped)
 
     def fit_from_stats(
         self, stats: FrameStats, *, dropped: dict[str, str] | None = None
