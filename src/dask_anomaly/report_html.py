@@ -123,8 +123,7 @@ def score_histogram_png(
                    label=f"threshold {threshold:.4g}")
     if len(scores) or len(sample_scores):
         ax.set_yscale("log")
-    scale = ", log scale" if log_x else ""
-    ax.set_xlabel(f"anomaly score (mean squared reconstruction error{scale})")
+    ax.set_xlabel("anomaly score (higher is more anomalous" + (", log scale)" if log_x else ")"))
     ax.set_ylabel("rows (log scale)")
     ax.set_title(f"Anomaly scores ({n_rows:,} rows scored)")
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
