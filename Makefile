@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench-accuracy clean
+.PHONY: setup demo test docs bench-accuracy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -21,6 +21,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The documentation site in build/site (strict: any warning fails; nothing is fetched online).
+docs: $(VENV)/.installed
+	$(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache build *.egg-info src/*.egg-info
