@@ -57,6 +57,33 @@ def test_workers_get_the_malloc_trim_override(client) -> None:  # type: ignore[n
     assert set(values.values()) == {WORKER_ENVIRON["MALLOC_TRIM_THRESHOLD_"]}
 
 
+def test_no_thread_oversubscription_on_workers(client) -> None:  # type: ignore[no-untyped-def]
+    """torch threads x Dask threads per worker stay within the cores (the nanny sets OMP=1)."""
+    import os
+
+    def threads(dask_worker) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        import torch
+
+        return torch.get_num_threads(), dask_worker.state.nthreads
+
+    for torch_threads, dask_threads in client.run(threads).values():
+        assert torch_threads * dask_threads * len(client.nthreads()) <= max(os.cpu_count() or 1, 2)
+
+
+def test_local_threaded_scheduler_limits_torch_threads() -> None:
+    import torch
+
+    from dask_anomaly.parallel import compute
+
+    def threads() -> int:
+        return torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    with dask.config.set(scheduler="threads"):
+        (inside,) = compute(dask.delayed(threads)())
+    assert inside == 1 and torch.get_num_threads() == before
+
+
 def test_reproducible_across_partitionings_on_cluster(on_cluster) -> None:  # type: ignore[no-untyped-def]
     pdf = make_planted(3000, n_anomalies=10, random_state=5)
     samples = []

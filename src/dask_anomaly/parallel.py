@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
 import dask.dataframe as dd
+import dask.threaded
 import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
@@ -22,6 +23,7 @@ from dask.delayed import Delayed
 from ._rowhash import sampling_threshold
 from .config import DEFAULT_SPLIT_EVERY, IN_SAMPLE_COLUMN, SCORE_COLUMN
 from .preprocessing import TabularPreprocessor
+from .training import torch_threads
 from .scoring import (
     TopK,
     combine_candidates,
@@ -59,6 +61,10 @@ def compute(*objs: Any, client: Client | None = None) -> tuple[Any, ...]:
     if client is not None:
         futures = client.compute(list(objs))
         return tuple(client.gather(futures))
+    if dask.base.get_scheduler(collections=list(objs)) is dask.threaded.get:
+        # the threaded scheduler runs one task per core: one torch thread each, no oversubscription
+        with torch_threads(1):
+            return dask.compute(*objs)
     return dask.compute(*objs)
 
 
