@@ -264,7 +264,8 @@ def render(
         "fitted on all rows without the label and scores the same rows. Random methods ran with "
         f"seeds {list(seeds)} (ECOD is deterministic); values are means over seeds. "
         "precision@n is the share of true anomalies among the n top-scored rows, n = number of "
-        "anomalies (`sample(k=n)` for dask-anomaly). Time is fit + scoring of every row, in seconds. "
+        "anomalies (`sample(k=n)` for dask-anomaly). Time is fit + scoring of every row, "
+        "in seconds. "
         "Best value per row in bold.",
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + ".",

@@ -18,7 +18,7 @@ RESERVED_COLUMNS: Final = (SCORE_COLUMN, RANK_COLUMN, IN_SAMPLE_COLUMN)
 
 DEFAULT_HIDDEN_LAYERS: Final = None  # derived from the number of features
 DEFAULT_BOTTLENECK: Final = None  # derived from the number of features
-DEFAULT_EPOCHS: Final = 20
+DEFAULT_EPOCHS: Final = 40
 DEFAULT_BATCH_SIZE: Final = 256
 DEFAULT_LEARNING_RATE: Final = 1e-3
 DEFAULT_TRAIN_ROWS: Final = 100_000
@@ -26,6 +26,11 @@ DEFAULT_TRAINING: Final = "sample"
 DEFAULT_RANDOM_STATE: Final = 0
 DEFAULT_DEVICE: Final = "auto"
 DEFAULT_MAX_CATEGORIES: Final = 20
+#: Weight of the bottleneck-code (Mahalanobis) distance in the score, next to the
+#: reconstruction error; both parts are normalised by their median on the training sample.
+DEFAULT_CODE_WEIGHT: Final = 0.3
+#: Rows of the training sample (lowest hashes) used to calibrate the score.
+CALIBRATION_ROWS: Final = 20_000
 #: Model inputs are clipped to +-DEFAULT_CLIP standard deviations (outputs are never clipped).
 DEFAULT_CLIP: Final = 10.0
 #: Rows per forward pass when scoring. Batches are padded to this size so that a row's score

@@ -21,10 +21,13 @@ import pandas as pd
 import torch
 
 from ._base import BaseEstimator, check_is_fitted
+from .calibration import combine_scores, fit_calibration
 from .config import (
+    CALIBRATION_ROWS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_BOTTLENECK,
     DEFAULT_CLIP,
+    DEFAULT_CODE_WEIGHT,
     DEFAULT_DEVICE,
     DEFAULT_EPOCHS,
     DEFAULT_HIDDEN_LAYERS,
@@ -41,10 +44,11 @@ from .config import (
 from .exceptions import DaskAnomalyWarning, EmptyDataError
 from .model import Autoencoder, aligned_copy, default_architecture
 from .preprocessing import TabularPreprocessor
-from .scoring import reconstruction_errors
+from .scoring import score_components
 from .training import ChunkSource, resolve_device, train_on_chunks
 
 if TYPE_CHECKING:
+    from .calibration import ScoreCalibration
     from .pipeline import AnomalySample
 
 logger = logging.getLogger(__name__)
@@ -72,8 +76,10 @@ def frame_kind(X: object) -> str:
 class AutoencoderSampler(BaseEstimator):
     """Find the most anomalous rows of a table with an autoencoder.
 
-    A row's anomaly score is its mean squared reconstruction error on the preprocessed features:
-    higher means more anomalous.
+    A row's anomaly score combines its mean squared reconstruction error and the Mahalanobis
+    distance of its bottleneck code from the training codes (weighted by ``code_weight``); each
+    part is divided by its median over the training sample (see :mod:`dask_anomaly.calibration`).
+    Higher means more anomalous.
 
     Parameters
     ----------
@@ -82,7 +88,7 @@ class AutoencoderSampler(BaseEstimator):
         features (see :func:`~dask_anomaly.model.default_architecture`).
     bottleneck : int or None, default=None
         Width of the code layer; None derives it from the number of features.
-    epochs : int, default=20
+    epochs : int, default=40
         Passes over the training sample.
     batch_size : int, default=256
         Rows per optimisation step.
@@ -113,6 +119,8 @@ class AutoencoderSampler(BaseEstimator):
     stream_partitions : int or None, default=None
         With ``training="stream"``: partitions visited per epoch (a seeded subset); None visits
         them all, within the ``train_rows`` budget.
+    code_weight : float, default=0.3
+        Weight of the bottleneck-code distance in the score; 0 scores by reconstruction only.
 
     Attributes
     ----------
@@ -136,6 +144,10 @@ class AutoencoderSampler(BaseEstimator):
         Wall time of ``fit``.
     warnings_ : list of str
         Caveats found while fitting (for example a training sample small for the model).
+    code_center_, code_whitening_ : numpy.ndarray
+        Mean bottleneck code of the training sample and the matrix that whitens centred codes.
+    error_scale_, code_scale_ : float
+        Median reconstruction part and median code distance of the training rows.
 
     Examples
     --------
@@ -167,6 +179,7 @@ class AutoencoderSampler(BaseEstimator):
         clip: float = DEFAULT_CLIP,
         score_batch_size: int = DEFAULT_SCORE_BATCH_SIZE,
         stream_partitions: int | None = DEFAULT_STREAM_PARTITIONS,
+        code_weight: float = DEFAULT_CODE_WEIGHT,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.bottleneck = bottleneck
@@ -184,6 +197,7 @@ class AutoencoderSampler(BaseEstimator):
         self.clip = clip
         self.score_batch_size = score_batch_size
         self.stream_partitions = stream_partitions
+        self.code_weight = code_weight
 
     # ----------------------------------------------------------------- validation
     def _validate_params(self) -> None:
@@ -205,6 +219,11 @@ class AutoencoderSampler(BaseEstimator):
             )
         if self.bottleneck is not None and not _is_positive_int(self.bottleneck):
             raise ValueError(f"bottleneck must be a positive integer or None, got {self.bottleneck!r}.")
+        weight = self.code_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (
+            0 <= weight < np.inf
+        ):
+            raise ValueError(f"code_weight must be a non-negative number, got {weight!r}.")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < np.inf):
             raise ValueError(f"learning_rate must be a positive number, got {lr!r}.")
@@ -271,6 +290,7 @@ class AutoencoderSampler(BaseEstimator):
             device=str(device),
             verbose=self.verbose,
         )
+        calibration = self._calibrate(module, X, kind, preprocessor, chunks, bottleneck)
         n_train = getattr(chunks, "rows_seen", [n_train])[0]  # streamed: rows of epoch 1
         # fitted state is set only once training succeeded
         self.preprocessor_ = preprocessor
@@ -284,6 +304,10 @@ class AutoencoderSampler(BaseEstimator):
         self.n_rows_fit_ = preprocessor.n_rows_seen_
         self.n_partitions_fit_ = n_partitions
         self.warnings_ = caveats
+        self.code_center_ = calibration.code_center
+        self.code_whitening_ = calibration.code_whitening
+        self.error_scale_ = calibration.error_scale
+        self.code_scale_ = calibration.code_scale
         self.fit_seconds_ = time.perf_counter() - start
         self._fitted_digest: str | None = None
         self.__dict__.pop("_inference_modules", None)
@@ -330,6 +354,39 @@ class AutoencoderSampler(BaseEstimator):
             train = parallel.training_sample(X, preprocessor, n_rows=self.train_rows, seed=seed)
         return (lambda epoch: [train]), len(train)
 
+    def _calibrate(
+        self,
+        module: Autoencoder,
+        X: Any,
+        kind: str,
+        preprocessor: TabularPreprocessor,
+        chunks: ChunkSource,
+        bottleneck: int,
+    ) -> ScoreCalibration:
+        """Fit the score calibration on the lowest-hash rows of the training sample.
+
+        These are the first :data:`~dask_anomaly.config.CALIBRATION_ROWS` rows of the sampled
+        training set; streamed training draws the same rows in one extra pass.
+        """
+        from . import parallel
+
+        if self.training == "stream" and kind == "dask":
+            rows = parallel.training_sample(
+                X,
+                preprocessor,
+                n_rows=min(self.train_rows, CALIBRATION_ROWS),
+                seed=self._sample_seed(),
+            )
+        else:
+            rows = next(iter(chunks(0)))[:CALIBRATION_ROWS]
+        return fit_calibration(
+            aligned_copy(module),
+            rows,
+            n_encoder_layers=len(module.encoder),
+            bottleneck=bottleneck,
+            batch_size=int(self.score_batch_size),
+        )
+
     def _sample_seed(self) -> int:
         return int(np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2])
 
@@ -359,8 +416,22 @@ class AutoencoderSampler(BaseEstimator):
     def _score_array(self, X: np.ndarray) -> np.ndarray:
         """Return the anomaly scores of preprocessed rows ``X`` (float64)."""
         device = resolve_device(self.device)
-        module = self._module_on(device)
-        return reconstruction_errors(module, X, batch_size=self.score_batch_size, device=device)
+        errors, distances = score_components(
+            self._module_on(device),
+            X,
+            n_encoder_layers=len(self.module_.encoder),
+            code_center=self.code_center_,
+            code_whitening=self.code_whitening_,
+            batch_size=int(self.score_batch_size),
+            device=device,
+        )
+        return combine_scores(
+            errors,
+            distances,
+            error_scale=self.error_scale_,
+            code_scale=self.code_scale_,
+            code_weight=float(self.code_weight),
+        )
 
     def _module_on(self, device: torch.device) -> torch.nn.Module:
         """Return the aligned inference copy of the network on ``device`` (cached per process)."""
@@ -461,6 +532,8 @@ class AutoencoderSampler(BaseEstimator):
                 for name, tensor in self.module_.state_dict().items():
                     weights.update(name.encode())
                     weights.update(tensor.numpy().tobytes())
+                for name in ("code_center_", "code_whitening_", "error_scale_", "code_scale_"):
+                    weights.update(np.asarray(getattr(self, name, np.nan), np.float64).tobytes())
                 fitted = self._fitted_digest = weights.hexdigest()
             digest.update(fitted.encode())
         return digest.hexdigest()

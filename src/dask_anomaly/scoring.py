@@ -7,6 +7,7 @@ them on a whole frame as partition 0. ``sampler`` is a fitted
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,38 +46,95 @@ def reconstruction_errors(
     """
     n, d = X.shape
     errors = np.empty(n, dtype=np.float64)
+    with torch.inference_mode():
+        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
+            # padded columns reconstruct to exactly 0, so they add exact zeros to each sum;
+            # reduce over the whole padded batch, then slice: reductions also vary with shape
+            per_row = module(batch).sub_(batch).square_().sum(dim=1).div_(d)
+            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
+    return errors
+
+
+def score_components(
+    module: torch.nn.Sequential,
+    X: np.ndarray,
+    *,
+    n_encoder_layers: int,
+    code_center: np.ndarray,
+    code_whitening: np.ndarray,
+    batch_size: int,
+    device: torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's mean squared reconstruction error and its squared code distance (float64).
+
+    The error is that of :func:`reconstruction_errors`; the code distance is
+    ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis distance of the row's
+    bottleneck code. ``module`` is the aligned inference copy
+    (:func:`~dask_anomaly.model.aligned_copy`); its first ``n_encoder_layers`` layers form the
+    encoder. As in :func:`reconstruction_errors`, every forward pass and every reduction sees a
+    padded batch of fixed, aligned shape, so a row's values do not depend on its neighbours.
+
+    Examples
+    --------
+    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
+    >>> errors, distances = score_components(
+    ...     aligned_copy(net), np.zeros((5, 3), np.float32), n_encoder_layers=len(net.encoder),
+    ...     code_center=np.zeros(2), code_whitening=np.eye(2),
+    ...     batch_size=4)
+    >>> errors.shape, distances.shape
+    ((5,), (5,))
+    """
+    n, d = X.shape
+    device = device or torch.device("cpu")
+    encoder, decoder = module[:n_encoder_layers], module[n_encoder_layers:]
+    code_width = aligned_width(len(code_center))
+    center = _padded(code_center, (code_width,), device)
+    whitening_t = _padded(np.asarray(code_whitening).T, (code_width, code_width), device)
+    errors = np.empty(n, dtype=np.float64)
+    distances = np.empty(n, dtype=np.float64)
+    with torch.inference_mode():
+        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
+            code = encoder(batch)
+            # same operations as reconstruction_errors, so the error part is bitwise the same
+            per_row = decoder(code).sub_(batch).square_().sum(dim=1).div_(d)
+            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
+            white = torch.nn.functional.linear(code.sub_(center), whitening_t)
+            per_row = white.square_().sum(dim=1)
+            distances[start:stop] = per_row[: stop - start].double().cpu().numpy()
+    return errors, distances
+
+
+def _padded(values: np.ndarray, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Zero-pad a float array to ``shape`` as a float32 tensor on ``device``."""
+    values = np.asarray(values, dtype=np.float32)
+    out = torch.zeros(shape, dtype=torch.float32)
+    out[tuple(slice(0, k) for k in values.shape)] = torch.from_numpy(np.ascontiguousarray(values))
+    return out.to(device)
+
+
+def _padded_batches(
+    X: np.ndarray, *, batch_size: int, device: torch.device | None
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Yield ``(start, stop, batch)``: rows ``start:stop`` of ``X`` in a zero-padded buffer.
+
+    The buffer has a multiple of 64 rows and an aligned number of columns: CPU matrix kernels
+    treat a remainder of fewer rows differently, which changed last bits with partition sizes.
+    The buffer is reused: consume each batch before asking for the next.
+    """
+    n, d = X.shape
     if n == 0:
-        return errors
+        return
     device = device or torch.device("cpu")
     inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     size = _round_up(min(batch_size, n), _ROW_BLOCK)
     buffer = torch.zeros(size, aligned_width(d), dtype=torch.float32, device=device)
-    with torch.inference_mode():
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            buffer[: stop - start, :d].copy_(inputs[start:stop])
-            if stop - start < size:
-                buffer[stop - start :].zero_()
-            # padded columns reconstruct to exactly 0, so they add exact zeros to each sum
-            per_row = module(buffer).sub_(buffer).square_().sum(dim=1).div_(d)
-            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
-    return errors
-    device = device or torch.device("cpu")
-    inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    # Every forward pass runs on a multiple of _ROW_BLOCK rows (zero padding): CPU matrix kernels
-    # treat a remainder of fewer rows differently, which changed last bits with partition sizes.
-    size = _round_up(min(batch_size, n), _ROW_BLOCK)
-    buffer = torch.zeros(size, d, dtype=torch.float32, device=device)
-    with torch.inference_mode():
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            buffer[: stop - start].copy_(inputs[start:stop])
-            if stop - start < size:
-                buffer[stop - start :].zero_()
-            # reduce over the whole padded batch, then slice: reductions also vary with shape
-            per_row = module(buffer).sub_(buffer).square_().mean(dim=1)
-            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
-    return errors
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        buffer[: stop - start, :d].copy_(inputs[start:stop])
+        if stop - start < size:
+            buffer[stop - start :].zero_()
+        yield start, stop, buffer
 
 
 def _round_up(n: int, block: int) -> int:
