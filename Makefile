@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test docs bench-accuracy clean
+.PHONY: setup demo test lint docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test,docs]"
+	$(PY) -m pip install --quiet -e ".[test,docs,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -19,8 +19,14 @@ setup: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m dask_anomaly.demo
 
-test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Lint, format and type checks, then the suite with line coverage of src/ printed at the end.
+test: lint
+	$(PY) -m pytest --cov=dask_anomaly --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests benchmarks/accuracy.py benchmarks/scale.py examples
+	$(VENV)/bin/ruff format --check src tests benchmarks/accuracy.py benchmarks/scale.py examples
+	$(VENV)/bin/mypy
 
 # The documentation site in build/site (strict: any warning fails; nothing is fetched online).
 docs: $(VENV)/.installed

@@ -248,7 +248,12 @@ def _cpu_name() -> str:
 
 
 def render(
-    runs: list[Run], *, methods: Sequence[str], command: str, env: dict[str, str], npartitions: int,
+    runs: list[Run],
+    *,
+    methods: Sequence[str],
+    command: str,
+    env: dict[str, str],
+    npartitions: int,
     seeds: Sequence[int],
 ) -> str:
     """Return the Markdown of the Accuracy section."""
@@ -327,7 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--npartitions", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override an AutoencoderSampler parameter (experiments; implies --no-write)",
     )
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
@@ -368,7 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[Run] = []
     for path in paths:
         runs += run_dataset(
-            path, methods=methods, seeds=seeds, npartitions=args.npartitions, params=params,
+            path,
+            methods=methods,
+            seeds=seeds,
+            npartitions=args.npartitions,
+            params=params,
             log=lambda line: print(line, flush=True),
         )
     summary = summarise(runs)
@@ -382,8 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             a for a in (argv if argv is not None else sys.argv[1:])
         )
         section = render(
-            runs, methods=methods, command=command.strip(), env=environment(args.threads),
-            npartitions=args.npartitions, seeds=seeds,
+            runs,
+            methods=methods,
+            command=command.strip(),
+            env=environment(args.threads),
+            npartitions=args.npartitions,
+            seeds=seeds,
         )
         write_section(args.output, section)
         print(f"wrote {args.output}")

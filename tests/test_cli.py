@@ -24,8 +24,15 @@ from dask_anomaly.datasets import make_planted
 N_ROWS, K = 2000, 10
 FAST = ["--epochs", "2", "--hidden-layers", "16,8", "--bottleneck", "3"]
 EXCLUDE = ["--exclude", "row_id,is_planted"]
-OUTPUTS = ["sample.parquet", "explanations.parquet", "report.json", "report.md", "report.html",
-           "loss.png", "scores.png"]
+OUTPUTS = [
+    "sample.parquet",
+    "explanations.parquet",
+    "report.json",
+    "report.md",
+    "report.html",
+    "loss.png",
+    "scores.png",
+]
 SCRIPT = Path(sys.executable).parent / "dask-anomaly"
 
 
@@ -55,8 +62,19 @@ def sampled(data: Path) -> tuple[int, str, Path]:
     out = data / "sampled"
     with dask.config.set(scheduler="sync"):  # the command must choose its own scheduler
         code, _, err = run_main(
-            "sample", str(data / "parquet"), "--out", str(out), "--k", str(K), *FAST, *EXCLUDE,
-            "--scheduler", "threads", "--model-out", str(data / "model.zip"), "--write-scored",
+            "sample",
+            str(data / "parquet"),
+            "--out",
+            str(out),
+            "--k",
+            str(K),
+            *FAST,
+            *EXCLUDE,
+            "--scheduler",
+            "threads",
+            "--model-out",
+            str(data / "model.zip"),
+            "--write-scored",
         )
     return code, err, out
 
@@ -102,26 +120,69 @@ def test_sample_logs_progress_and_warnings_to_stderr(sampled: tuple[int, str, Pa
 
 def test_score_with_the_saved_model(sampled: tuple[int, str, Path], data: Path) -> None:
     out = data / "scored_csv"
-    code, _, err = run_main("score", "--model", str(data / "model.zip"), str(data / "data.csv"),
-                            "--out", str(out), "--k", str(K), "--scheduler", "threads", "--quiet")
+    code, _, err = run_main(
+        "score",
+        "--model",
+        str(data / "model.zip"),
+        str(data / "data.csv"),
+        "--out",
+        str(out),
+        "--k",
+        str(K),
+        "--scheduler",
+        "threads",
+        "--quiet",
+    )
     assert (code, err) == (0, "")
     first = pd.read_parquet(sampled[2] / "sample.parquet")
     again = pd.read_parquet(out / "sample.parquet")
     assert again["row_id"].tolist() == first["row_id"].tolist()
     np.testing.assert_allclose(again[SCORE_COLUMN], first[SCORE_COLUMN], rtol=1e-6)
     assert json.loads((out / "report.json").read_text())["run"]["command"] == "score"
-    code, _, err = run_main("score", "--model", str(data / "model.zip"), str(data / "data.csv"),
-                            "--out", str(out), "--k", "3", "--scheduler", "threads", "--quiet")
+    code, _, err = run_main(
+        "score",
+        "--model",
+        str(data / "model.zip"),
+        str(data / "data.csv"),
+        "--out",
+        str(out),
+        "--k",
+        "3",
+        "--scheduler",
+        "threads",
+        "--quiet",
+    )
     assert code == 2 and "exists; pass --overwrite" in err
-    code, _, err = run_main("score", "--model", str(data / "model.zip"), str(data / "data.csv"),
-                            "--out", str(out), "--k", "3", "--scheduler", "threads", "--quiet",
-                            "--overwrite")
+    code, _, err = run_main(
+        "score",
+        "--model",
+        str(data / "model.zip"),
+        str(data / "data.csv"),
+        "--out",
+        str(out),
+        "--k",
+        "3",
+        "--scheduler",
+        "threads",
+        "--quiet",
+        "--overwrite",
+    )
     assert code == 0 and len(pd.read_parquet(out / "sample.parquet")) == 3
 
 
 def test_score_refuses_mismatched_columns(sampled: tuple[int, str, Path], data: Path) -> None:
-    code, _, err = run_main("score", "--model", str(data / "model.zip"), str(data / "no_f3.csv"),
-                            "--out", str(data / "never"), "--k", "3", "--scheduler", "threads")
+    code, _, err = run_main(
+        "score",
+        "--model",
+        str(data / "model.zip"),
+        str(data / "no_f3.csv"),
+        "--out",
+        str(data / "never"),
+        "--k",
+        "3",
+        "--scheduler",
+        "threads",
+    )
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: The input does not fit the model")
     assert "missing ['f3']" in err and not (data / "never").exists()
@@ -148,8 +209,10 @@ def test_bad_usage_exits_2(argv: list[str], message: str) -> None:
 def test_bad_input_exits_2_with_one_line(data: Path) -> None:
     cases = [
         (["sample", str(data / "missing.parquet")], "does not exist"),
-        (["score", "--model", str(data / "data.csv"), str(data / "data.csv")],
-         "is not a dask-anomaly model file"),
+        (
+            ["score", "--model", str(data / "data.csv"), str(data / "data.csv")],
+            "is not a dask-anomaly model file",
+        ),
         (["sample", str(data / "data.csv"), "--scheduler", "nowhere"], "--scheduler must be"),
         (["sample", str(data / "data.csv"), "--columns", "nope"], "columns names ['nope']"),
     ]
@@ -160,8 +223,9 @@ def test_bad_input_exits_2_with_one_line(data: Path) -> None:
 
 
 def test_out_may_not_overwrite_the_input(data: Path) -> None:
-    code, _, err = run_main("sample", str(data / "parquet"), "--out", str(data / "parquet"),
-                            "--k", "2", "--overwrite")
+    code, _, err = run_main(
+        "sample", str(data / "parquet"), "--out", str(data / "parquet"), "--k", "2", "--overwrite"
+    )
     assert code == 2 and "overlaps the input" in err and (data / "parquet").is_dir()
 
 
@@ -172,8 +236,18 @@ def test_unexpected_failure_exits_1_with_traceback(
         raise RuntimeError("boom")
 
     monkeypatch.setattr("dask_anomaly.cli.select_sample", boom)
-    code, _, err = run_main("score", "--model", str(data / "model.zip"), str(data / "data.csv"),
-                            "--out", str(data / "never"), "--k", "2", "--scheduler", "threads")
+    code, _, err = run_main(
+        "score",
+        "--model",
+        str(data / "model.zip"),
+        str(data / "data.csv"),
+        "--out",
+        str(data / "never"),
+        "--k",
+        "2",
+        "--scheduler",
+        "threads",
+    )
     assert code == 1 and "Traceback" in err and "RuntimeError: boom" in err
     assert err.rstrip().splitlines()[-1].startswith("error: unexpected failure (RuntimeError)")
 
@@ -192,8 +266,12 @@ def test_demo_command_runs_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     calls = []
     monkeypatch.setattr("dask_anomaly.demo.run_demo", lambda *a, **kw: calls.append((a, kw)))
     assert run_main("demo", "--out", str(tmp_path), "--rows", "5000", "--k", "7", "--quiet")[0] == 0
-    assert calls == [((str(tmp_path),), {"n_rows": 5000, "npartitions": 8, "n_workers": 2,
-                                         "k": 7, "quiet": True})]
+    assert calls == [
+        (
+            (str(tmp_path),),
+            {"n_rows": 5000, "npartitions": 8, "n_workers": 2, "k": 7, "quiet": True},
+        )
+    ]
 
 
 def test_distributed_progress_goes_to_stderr(client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
@@ -211,26 +289,72 @@ def test_distributed_progress_goes_to_stderr(client, capsys: pytest.CaptureFixtu
 def _command(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     if not SCRIPT.exists():
         pytest.skip("the dask-anomaly console script is not installed next to this Python")
-    return subprocess.run([str(SCRIPT), *argv], cwd=cwd, capture_output=True, text=True,
-                          timeout=240, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.run(
+        [str(SCRIPT), *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def test_installed_command_sample_csv_then_score_on_a_local_cluster(data: Path) -> None:
-    run = _command("sample", "data.csv", "--out", "csv_out", "--k", "5", *FAST, *EXCLUDE,
-                   "--scheduler", "threads", "--model-out", "csv_model.zip",
-                   "--training", "stream", "--stream-partitions", "1", cwd=data)
+    run = _command(
+        "sample",
+        "data.csv",
+        "--out",
+        "csv_out",
+        "--k",
+        "5",
+        *FAST,
+        *EXCLUDE,
+        "--scheduler",
+        "threads",
+        "--model-out",
+        "csv_model.zip",
+        "--training",
+        "stream",
+        "--stream-partitions",
+        "1",
+        cwd=data,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == "" and "(stream)" in run.stderr
     assert all((data / "csv_out" / name).exists() for name in OUTPUTS)
-    run = _command("score", "--model", "csv_model.zip", "parquet", "--out", "cluster_out",
-                   "--fraction", "0.005", "--scheduler", "local", "--workers", "2", cwd=data)
+    run = _command(
+        "score",
+        "--model",
+        "csv_model.zip",
+        "parquet",
+        "--out",
+        "cluster_out",
+        "--fraction",
+        "0.005",
+        "--scheduler",
+        "local",
+        "--workers",
+        "2",
+        cwd=data,
+    )
     assert run.returncode == 0, run.stderr
     assert "LocalCluster with 2 worker processes" in run.stderr
     assert len(pd.read_parquet(data / "cluster_out" / "sample.parquet")) == N_ROWS * 0.005
 
 
 def test_installed_command_bad_input_exits_2(data: Path) -> None:
-    run = _command("score", "--model", "model.zip", "no_f3.csv", "--out", "x", "--k", "3",
-                   "--scheduler", "threads", cwd=data)
+    run = _command(
+        "score",
+        "--model",
+        "model.zip",
+        "no_f3.csv",
+        "--out",
+        "x",
+        "--k",
+        "3",
+        "--scheduler",
+        "threads",
+        cwd=data,
+    )
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "missing ['f3']" in run.stderr

@@ -42,7 +42,9 @@ def test_scores_on_cluster_equal_local(
     pd.testing.assert_series_equal(remote, score_partition(pdf, fitted_sampler), check_exact=True)
 
 
-def test_explicit_client_argument(client, ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler) -> None:  # type: ignore[no-untyped-def]
+def test_explicit_client_argument(
+    client, ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:  # type: ignore[no-untyped-def]
     from dask_anomaly.pipeline import select_sample
 
     result = select_sample(fitted_sampler, ddf, k=5, client=client)
@@ -112,10 +114,13 @@ def test_worker_killed_while_scoring_gives_the_same_sample(
 
     fragile = ddf.map_partitions(die_once, meta=ddf._meta)
     expected = fitted_sampler.sample(ddf, k=N_PLANTED).sample
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, Client(cluster, set_as_default=False) as fresh:
-        with dask.config.set(scheduler=fresh):
-            result = fitted_sampler.sample(fragile, k=N_PLANTED)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as fresh,
+        dask.config.set(scheduler=fresh),
+    ):
+        result = fitted_sampler.sample(fragile, k=N_PLANTED)
     assert os.path.exists(marker)  # the worker really died
     pd.testing.assert_frame_equal(result.sample, expected)

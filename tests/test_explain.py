@@ -29,12 +29,14 @@ def mixed() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     n = 1500
     base = rng.normal(size=n)
-    pdf = pd.DataFrame({
-        "x": base + 0.1 * rng.normal(size=n),
-        "y": 2 * base + 0.1 * rng.normal(size=n),
-        "color": rng.choice(["red", "green", "blue"], size=n),
-        "flag": rng.random(n) > 0.5,
-    })
+    pdf = pd.DataFrame(
+        {
+            "x": base + 0.1 * rng.normal(size=n),
+            "y": 2 * base + 0.1 * rng.normal(size=n),
+            "color": rng.choice(["red", "green", "blue"], size=n),
+            "flag": rng.random(n) > 0.5,
+        }
+    )
     pdf.loc[rng.choice(n, 50, replace=False), "x"] = np.nan
     pdf.loc[7, "y"] = 40.0  # a planted outlier in y
     return pdf
@@ -42,8 +44,9 @@ def mixed() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def mixed_result(mixed: pd.DataFrame):  # type: ignore[no-untyped-def]
-    return anomaly_sample(mixed, k=10, hidden_layers=(12,), bottleneck=2, epochs=3,
-                          verbose=False, learning_rate=3e-3)
+    return anomaly_sample(
+        mixed, k=10, hidden_layers=(12,), bottleneck=2, epochs=3, verbose=False, learning_rate=3e-3
+    )
 
 
 def test_contributions_sum_to_the_anomaly_score(mixed_result) -> None:  # type: ignore[no-untyped-def]

@@ -135,8 +135,11 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
 def test_output_may_not_overlap_an_input(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    for out, inputs in [(data, [str(data)]), (tmp_path, [str(data / "*.csv")]),
-                        (data / "sub", [f"file://{data}"])]:
+    for out, inputs in [
+        (data, [str(data)]),
+        (tmp_path, [str(data / "*.csv")]),
+        (data / "sub", [f"file://{data}"]),
+    ]:
         with pytest.raises(ValueError, match="overlaps the input"):
             check_output_folder(out, overwrite=True, inputs=inputs)
     check_output_folder(tmp_path / "elsewhere", overwrite=False, inputs=[str(data), "s3://b/k"])

@@ -24,11 +24,14 @@ def test_decision_function_dask_equals_pandas(
     assert_eq(scores, score_partition(pdf, fitted_sampler), check_exact=True)
 
 
-def test_fit_on_dask_equals_fit_on_pandas(ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler) -> None:
+def test_fit_on_dask_equals_fit_on_pandas(
+    ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:
     on_dask = make_sampler().fit(ddf)
     assert on_dask.n_partitions_fit_ == 4
     assert on_dask.preprocessor_.fitted_state() == fitted_sampler.preprocessor_.fitted_state()
-    for a, b in zip(on_dask.module_.parameters(), fitted_sampler.module_.parameters()):
+    pairs = zip(on_dask.module_.parameters(), fitted_sampler.module_.parameters(), strict=True)
+    for a, b in pairs:
         assert torch.equal(a, b)
     assert on_dask.loss_history_ == fitted_sampler.loss_history_
 
@@ -42,7 +45,9 @@ def test_sample_on_each_scheduler_equals_pandas(
     assert result.report.rows_processed == len(pdf) and result.report.partitions == 4
 
 
-def test_lazy_outputs_match_the_sample(ddf: dd.DataFrame, pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler) -> None:
+def test_lazy_outputs_match_the_sample(
+    ddf: dd.DataFrame, pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:
     result = fitted_sampler.sample(ddf, k=7)
     assert isinstance(result.scored, dd.DataFrame) and isinstance(result.preprocessed, dd.DataFrame)
     scored = result.scored.compute()
@@ -53,19 +58,25 @@ def test_lazy_outputs_match_the_sample(ddf: dd.DataFrame, pdf: pd.DataFrame, fit
     pre = result.preprocessed.compute()
     np.testing.assert_array_equal(pre[SCORE_COLUMN], scored[SCORE_COLUMN])
     features = fitted_sampler.preprocessor_.feature_names_out_
-    np.testing.assert_array_equal(pre[features].to_numpy(), fitted_sampler.preprocessor_.transform(pdf))
+    np.testing.assert_array_equal(
+        pre[features].to_numpy(), fitted_sampler.preprocessor_.transform(pdf)
+    )
     assert pre[IN_SAMPLE_COLUMN].sum() == 7
     # computing twice gives identical values
     assert_eq(result.scored, scored, check_exact=True)
 
 
 @pytest.mark.parametrize("nparts", [(3, 7)])
-def test_partitioning_does_not_change_scores_or_sample(pdf: pd.DataFrame, nparts: tuple[int, int]) -> None:
+def test_partitioning_does_not_change_scores_or_sample(
+    pdf: pd.DataFrame, nparts: tuple[int, int]
+) -> None:
     results = []
     for n in nparts:
         ddf = dd.from_pandas(pdf, npartitions=n)
         sampler = make_sampler(epochs=3, train_rows=1500).fit(ddf)
-        results.append((sampler.decision_function(ddf).compute(), sampler.sample(ddf, k=N_PLANTED).sample))
+        results.append(
+            (sampler.decision_function(ddf).compute(), sampler.sample(ddf, k=N_PLANTED).sample)
+        )
     (scores_a, sample_a), (scores_b, sample_b) = results
     pd.testing.assert_series_equal(scores_a, scores_b, check_exact=True)
     pd.testing.assert_frame_equal(sample_a, sample_b)
@@ -103,13 +114,17 @@ def test_empty_partitions_unknown_divisions_and_duplicate_index(
     assert result.report.partitions == ddf.npartitions
 
 
-def test_sampler_is_one_key_in_the_graph(ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler) -> None:
+def test_sampler_is_one_key_in_the_graph(
+    ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:
     graph = dict(fitted_sampler.decision_function(ddf).__dask_graph__())
     holders = [k for k, v in graph.items() if getattr(v, "value", None) is fitted_sampler]
     assert len(holders) == 1  # shipped once, referenced by every partition's task
 
 
-def test_rank_and_threshold_in_report(ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler) -> None:
+def test_rank_and_threshold_in_report(
+    ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
+) -> None:
     result = fitted_sampler.sample(ddf, fraction=0.005)
     assert len(result.sample) == 20
     assert result.report.threshold == result.sample[SCORE_COLUMN].iloc[-1]

@@ -27,8 +27,16 @@ from dask_anomaly.persistence import (
 from .conftest import make_sampler
 
 FITTED_FOR_REPORT = (
-    "loss_history_", "hidden_layers_", "bottleneck_", "n_train_rows_", "n_rows_fit_",
-    "n_partitions_fit_", "warnings_", "fit_seconds_", "feature_names_in_", "n_features_in_",
+    "loss_history_",
+    "hidden_layers_",
+    "bottleneck_",
+    "n_train_rows_",
+    "n_rows_fit_",
+    "n_partitions_fit_",
+    "warnings_",
+    "fit_seconds_",
+    "feature_names_in_",
+    "n_features_in_",
 )
 
 
@@ -43,8 +51,9 @@ def model_file(sampler: AutoencoderSampler, tmp_path_factory: pytest.TempPathFac
     return sampler.save(tmp_path_factory.mktemp("model") / "model.zip")
 
 
-def _rewrite(source: Path, target: Path, *, manifest: dict | None = None,
-             weights: bytes | None = None) -> Path:
+def _rewrite(
+    source: Path, target: Path, *, manifest: dict | None = None, weights: bytes | None = None
+) -> Path:
     """Copy a model file, replacing its manifest and/or weights."""
     with zipfile.ZipFile(source) as zf:
         old_manifest = json.loads(zf.read(MANIFEST_MEMBER))

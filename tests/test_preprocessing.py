@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dask.dataframe as dd
-from dask import delayed
 import numpy as np
 import pandas as pd
 import pytest
+from dask import delayed
 
 from dask_anomaly import DaskAnomalyWarning, NoFeatureColumnsError, SchemaMismatchError
 from dask_anomaly.parallel import fit_preprocessor

@@ -28,24 +28,46 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture()
 def report() -> SamplingReport:
     return SamplingReport(
-        architecture={"layer_widths": [3, 8, 2, 8, 3], "activation": "LeakyReLU",
-                      "initialisation": "Xavier", "n_parameters": 99},
-        feature_columns=["amount", "<b>city</b>"], model_features=["amount", "<b>city</b>=a"],
-        dropped_columns={"when": "datetime"}, sample_size=2, requested={"k": 2, "fraction": None},
-        rows_processed=1000, partitions=4,
-        training={"mode": "sample", "training_rows": 1000, "epochs": 3, "batch_size": 256,
-                  "learning_rate": 0.001, "rows_seen_by_fit": 1000, "partitions_seen_by_fit": 4},
-        loss_per_epoch=[1.0, 0.5, 0.4], threshold=7.5, random_state=0,
-        timings={"fit": 1.0, "score_and_select": 0.5}, warnings=["small sample & <risky>"],
+        architecture={
+            "layer_widths": [3, 8, 2, 8, 3],
+            "activation": "LeakyReLU",
+            "initialisation": "Xavier",
+            "n_parameters": 99,
+        },
+        feature_columns=["amount", "<b>city</b>"],
+        model_features=["amount", "<b>city</b>=a"],
+        dropped_columns={"when": "datetime"},
+        sample_size=2,
+        requested={"k": 2, "fraction": None},
+        rows_processed=1000,
+        partitions=4,
+        training={
+            "mode": "sample",
+            "training_rows": 1000,
+            "epochs": 3,
+            "batch_size": 256,
+            "learning_rate": 0.001,
+            "rows_seen_by_fit": 1000,
+            "partitions_seen_by_fit": 4,
+        },
+        loss_per_epoch=[1.0, 0.5, 0.4],
+        threshold=7.5,
+        random_state=0,
+        timings={"fit": 1.0, "score_and_select": 0.5},
+        warnings=["small sample & <risky>"],
     )
 
 
 @pytest.fixture()
 def top_rows() -> pd.DataFrame:
     return pd.DataFrame(
-        {RANK_COLUMN: [1, 2], SCORE_COLUMN: [9.0, 7.5],
-         "top_features": ["amount 90%, <b>city</b> 10%", "amount 60%"],
-         "amount": [1e6, 3.0], "<b>city</b>": ["<script>alert(1)</script>", "a|b"]},
+        {
+            RANK_COLUMN: [1, 2],
+            SCORE_COLUMN: [9.0, 7.5],
+            "top_features": ["amount 90%, <b>city</b> 10%", "amount 60%"],
+            "amount": [1e6, 3.0],
+            "<b>city</b>": ["<script>alert(1)</script>", "a|b"],
+        },
         index=[41, 7],
     )
 
@@ -54,8 +76,9 @@ def test_plots_are_pngs() -> None:
     assert loss_plot_png([1.0]).startswith(PNG)
     assert loss_plot_png([100.0, 1.0, 0.5]).startswith(PNG)  # log scale path
     rng = np.random.default_rng(0)
-    assert score_histogram_png(rng.lognormal(size=300), np.array([50.0]), 50.0,
-                               n_rows=300).startswith(PNG)
+    assert score_histogram_png(
+        rng.lognormal(size=300), np.array([50.0]), 50.0, n_rows=300
+    ).startswith(PNG)
     assert score_histogram_png(np.ones(10), np.ones(1), None, n_rows=10).startswith(PNG)
     assert score_histogram_png(np.array([]), np.array([]), None, n_rows=0).startswith(PNG)
 
@@ -85,8 +108,13 @@ def test_render_html_says_when_it_shows_part_of_the_sample(
 def test_markdown_to_html() -> None:
     html = markdown_to_html("# Title\n\n- a **b**\n- c\n\n## Warnings\n\ntext <x>")
     assert html.splitlines() == [
-        "<h1>Title</h1>", '<ul class="summary">', "<li>a <strong>b</strong></li>",
-        "<li>c</li>", "</ul>", "<h2>Warnings</h2>", "<p>text &lt;x&gt;</p>",
+        "<h1>Title</h1>",
+        '<ul class="summary">',
+        "<li>a <strong>b</strong></li>",
+        "<li>c</li>",
+        "</ul>",
+        "<h2>Warnings</h2>",
+        "<p>text &lt;x&gt;</p>",
     ]
 
 

@@ -27,7 +27,12 @@ from .conftest import make_sampler
 
 
 def quick(**overrides: object) -> AutoencoderSampler:
-    params: dict[str, object] = {"exclude": None, "epochs": 2, "hidden_layers": (8,), "bottleneck": 2}
+    params: dict[str, object] = {
+        "exclude": None,
+        "epochs": 2,
+        "hidden_layers": (8,),
+        "bottleneck": 2,
+    }
     params.update(overrides)
     return make_sampler(**params)
 
@@ -158,7 +163,9 @@ cells = st.one_of(
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(st.tuples(cells, cells, st.sampled_from(["u", "v", "w", None])), min_size=2, max_size=60),
+    st.lists(
+        st.tuples(cells, cells, st.sampled_from(["u", "v", "w", None])), min_size=2, max_size=60
+    ),
     st.integers(1, 10),
     st.integers(1, 4),
 )
@@ -181,9 +188,12 @@ def test_properties_of_scored_and_sample(rows: list, k: int, nparts: int) -> Non
     pd.testing.assert_frame_equal(scored[pdf.columns], ddf.compute())
     assert np.isfinite(scored[SCORE_COLUMN]).all()
     # the sample is a subset of the data, equal to a reference full sort (ties by row order)
-    expected = scored[SCORE_COLUMN].reset_index(drop=True).sort_values(
-        ascending=False, kind="stable"
-    ).index[: min(k, len(pdf))]
+    expected = (
+        scored[SCORE_COLUMN]
+        .reset_index(drop=True)
+        .sort_values(ascending=False, kind="stable")
+        .index[: min(k, len(pdf))]
+    )
     np.testing.assert_array_equal(result.sample.index, pdf.index[expected])
     assert list(result.sample[RANK_COLUMN]) == list(range(1, len(expected) + 1))
     assert scored[IN_SAMPLE_COLUMN].sum() == len(expected)

@@ -105,7 +105,10 @@ def test_pandas_decision_function_and_sample(
     assert list(sample[RANK_COLUMN]) == list(range(1, N_PLANTED + 1))
     assert sample[SCORE_COLUMN].is_monotonic_decreasing
     np.testing.assert_array_equal(sample[SCORE_COLUMN], scores.loc[sample.index])
-    assert isinstance(result.scored, pd.DataFrame) and result.scored[IN_SAMPLE_COLUMN].sum() == N_PLANTED
+    assert (
+        isinstance(result.scored, pd.DataFrame)
+        and result.scored[IN_SAMPLE_COLUMN].sum() == N_PLANTED
+    )
     assert sample[PLANTED_COLUMN].mean() >= 0.9  # planted anomalies are found
 
 
@@ -125,7 +128,9 @@ def test_fraction_rounds_up(pdf: pd.DataFrame, fitted_sampler: AutoencoderSample
         ({"fraction": 1.5}, r"fraction must be in \(0, 1\], got 1.5"),
     ],
 )
-def test_bad_sample_size(pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler, kwargs, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_sample_size(
+    pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler, kwargs, message
+) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=message):
         fitted_sampler.sample(pdf, **kwargs)
 

@@ -36,7 +36,8 @@ def test_stream_finds_planted_anomalies_and_is_reproducible(big: pd.DataFrame) -
     a = stream_sampler().fit(ddf)
     b = stream_sampler().fit(ddf)
     assert a.loss_history_ == b.loss_history_
-    assert all(torch.equal(p, q) for p, q in zip(a.module_.parameters(), b.module_.parameters()))
+    pairs = zip(a.module_.parameters(), b.module_.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
     assert a.n_train_rows_ == 6000  # 4 of 8 equal partitions per epoch
     assert a.loss_history_[-1] < a.loss_history_[0]
     result = a.sample(ddf, k=20)
@@ -55,12 +56,14 @@ def test_partition_order_is_seeded_and_varies_by_epoch(big: pd.DataFrame) -> Non
     assert stream.order(0) != stream.order(1)
     chunks = list(stream(0))
     expected = [pre.transform(big.iloc[i * 1200 : (i + 1) * 1200]) for i in stream.order(0)]
-    for got, want in zip(chunks, expected):
+    for got, want in zip(chunks, expected, strict=False):
         np.testing.assert_array_equal(got, want)
     assert stream.rows_seen == [4800]
 
 
-def test_at_most_two_partitions_in_memory(big: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_most_two_partitions_in_memory(
+    big: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ddf = dd.from_pandas(big, npartitions=12)
     alive: list[weakref.ref] = []  # type: ignore[type-arg]
     peak = [0]
@@ -117,10 +120,13 @@ def test_worker_lost_during_streamed_training(tmp_path, big: pd.DataFrame) -> No
     ddf = dd.from_pandas(big, npartitions=8)
     fragile = ddf.map_partitions(die_once, meta=ddf._meta)
     expected = stream_sampler(epochs=3, train_rows=10**6).fit(ddf)
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, Client(cluster, set_as_default=False) as client:
-        with dask.config.set(scheduler=client):
-            got = stream_sampler(epochs=3, train_rows=10**6).fit(fragile)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+        dask.config.set(scheduler=client),
+    ):
+        got = stream_sampler(epochs=3, train_rows=10**6).fit(fragile)
     assert os.path.exists(marker)
     assert got.loss_history_ == expected.loss_history_

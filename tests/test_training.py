@@ -31,7 +31,7 @@ def test_same_seed_same_model_and_history() -> None:
     b, hb = train_autoencoder(X, epochs=3, random_state=7, **PARAMS)
     c, hc = train_autoencoder(X, epochs=3, random_state=8, **PARAMS)
     assert ha == hb and ha != hc
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=False))
     assert not a.training  # returned in eval mode
 
 
@@ -48,7 +48,7 @@ def test_loader_batches_and_seeded_order() -> None:
     batches = [b[0] for b in make_loader(X, batch_size=4, seed=1)]
     assert [len(b) for b in batches] == [4, 4, 2]
     again = [b[0] for b in make_loader(X, batch_size=4, seed=1)]
-    assert all(torch.equal(p, q) for p, q in zip(batches, again))
+    assert all(torch.equal(p, q) for p, q in zip(batches, again, strict=False))
     assert sorted(torch.cat(batches).flatten().tolist()) == list(range(10))
 
 
@@ -74,5 +74,7 @@ def test_cuda_request_without_gpu_is_refused() -> None:
 
 @pytest.mark.gpu
 def test_training_on_gpu_matches_shapes() -> None:
-    net, history = train_autoencoder(structured(500), epochs=2, random_state=0, device="cuda", **PARAMS)
+    net, history = train_autoencoder(
+        structured(500), epochs=2, random_state=0, device="cuda", **PARAMS
+    )
     assert len(history) == 2 and next(net.parameters()).device.type == "cpu"

@@ -52,8 +52,9 @@ class _Seen(logging.Filter):
             self.messages.add(record.getMessage())
         return True
 
-    def show_warning(self, message: Warning | str, category: type[Warning], *args: Any,
-                     **kwargs: Any) -> None:
+    def show_warning(
+        self, message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+    ) -> None:
         """Replacement for :func:`warnings.showwarning`: ``warning: <message>`` on stderr."""
         text = " ".join(str(message).split())
         if text not in self.messages:
@@ -180,11 +181,16 @@ def _local_cluster(workers: int | None) -> Iterator[Client]:
     from .parallel import WORKER_ENVIRON
 
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, Client(cluster) as client:
-        logger.info("LocalCluster with %d worker processes; %s", len(cluster.workers),
-                    _dashboard(client))
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        logger.info(
+            "LocalCluster with %d worker processes; %s", len(cluster.workers), _dashboard(client)
+        )
         yield client
 
 

@@ -44,7 +44,7 @@ def _limbs(u: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     factor = 2.0**bits
     scaled = u * factor  # exact: a power-of-two scaling
     high = np.floor(scaled)
-    scaled -= high  # exact, in [0, 1)
+    scaled -= high  # in [0, 1]; rounded only for tiny negative values (deterministic still)
     scaled *= factor
     low = np.floor(scaled, out=scaled)
     return high.astype(np.int64).sum(axis=0), low.astype(np.int64).sum(axis=0)
@@ -110,8 +110,5 @@ def fraction_sqrt(value: Fraction) -> float:
         return 0.0
     p, q = value.numerator, value.denominator
     shift = 64 - (p.bit_length() - q.bit_length()) // 2  # about 64 significant bits in the root
-    if shift >= 0:
-        root = math.isqrt((p << (2 * shift)) // q)
-    else:
-        root = math.isqrt(p // (q << (-2 * shift)))
+    root = math.isqrt((p << 2 * shift) // q) if shift >= 0 else math.isqrt(p // (q << -2 * shift))
     return math.ldexp(float(root), -shift)

@@ -61,6 +61,9 @@ def lowest_hash_order(hashes: np.ndarray, X: np.ndarray, n: int) -> np.ndarray:
 
     Equal hashes (identical rows, or a 64-bit collision) are ordered by the rows' bytes.
     """
-    keys = [np.ascontiguousarray(X, dtype=np.float32).view(np.uint32)[:, j] for j in reversed(range(X.shape[1]))]
+    keys = [
+        np.ascontiguousarray(X, dtype=np.float32).view(np.uint32)[:, j]
+        for j in reversed(range(X.shape[1]))
+    ]
     order = np.lexsort([*keys, hashes])
     return order[:n]

@@ -85,14 +85,19 @@ def fit_calibration(
     >>> cal.code_center.shape, cal.code_whitening.shape
     ((2,), (2, 2))
     """
-    codes = _codes(module, X, n_encoder_layers=n_encoder_layers, bottleneck=bottleneck,
-                   batch_size=batch_size)
+    codes = _codes(
+        module, X, n_encoder_layers=n_encoder_layers, bottleneck=bottleneck, batch_size=batch_size
+    )
     center = codes.mean(axis=0)
     whitening = _whitening(codes - center)
     # the training rows' parts are computed exactly as the scores will be
     errors, distances = score_components(
-        module, X, n_encoder_layers=n_encoder_layers, code_center=center,
-        code_whitening=whitening, batch_size=batch_size,
+        module,
+        X,
+        n_encoder_layers=n_encoder_layers,
+        code_center=center,
+        code_whitening=whitening,
+        batch_size=batch_size,
     )
     return ScoreCalibration(
         code_center=center,
@@ -103,7 +108,11 @@ def fit_calibration(
 
 
 def combine_scores(
-    errors: np.ndarray, distances: np.ndarray, *, error_scale: float, code_scale: float,
+    errors: np.ndarray,
+    distances: np.ndarray,
+    *,
+    error_scale: float,
+    code_scale: float,
     code_weight: float,
 ) -> np.ndarray:
     """Return ``errors / error_scale + code_weight * distances / code_scale`` (float64).
@@ -121,7 +130,11 @@ def combine_scores(
 
 
 def _codes(
-    module: torch.nn.Sequential, X: np.ndarray, *, n_encoder_layers: int, bottleneck: int,
+    module: torch.nn.Sequential,
+    X: np.ndarray,
+    *,
+    n_encoder_layers: int,
+    bottleneck: int,
     batch_size: int,
 ) -> np.ndarray:
     """Bottleneck codes of the rows of ``X`` (float64)."""

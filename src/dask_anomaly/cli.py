@@ -59,8 +59,14 @@ logger = logging.getLogger("dask_anomaly.cli")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Exceptions that mean bad usage or bad input: one line, exit 2.
 USER_ERRORS = (
-    DaskAnomalyError, ValueError, TypeError, FileNotFoundError, FileExistsError,
-    IsADirectoryError, NotADirectoryError, PermissionError,
+    DaskAnomalyError,
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
 )
 #: Rows scored (a random subset) for the histogram in report.html.
 HISTOGRAM_ROWS = 100_000
@@ -113,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            print(f"error: unexpected failure ({type(exc).__name__}); please report it with "
-                  "the traceback above.", file=sys.stderr)
+            print(
+                f"error: unexpected failure ({type(exc).__name__}); please report it with "
+                "the traceback above.",
+                file=sys.stderr,
+            )
             return EXIT_FAILURE
     return EXIT_OK
 
@@ -133,11 +142,20 @@ def run_sample(args: argparse.Namespace) -> None:
         check_output_file(args.model_out, overwrite=args.overwrite)
     ddf = read_frame(args.inputs, file_format=args.format)
     sampler = AutoencoderSampler(
-        hidden_layers=args.hidden_layers, bottleneck=args.bottleneck, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, train_rows=args.train_rows,
-        training=args.training, random_state=args.seed, device=args.device,
-        verbose=not args.quiet, columns=args.columns, exclude=args.exclude,
-        max_categories=args.max_categories, stream_partitions=args.stream_partitions,
+        hidden_layers=args.hidden_layers,
+        bottleneck=args.bottleneck,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        train_rows=args.train_rows,
+        training=args.training,
+        random_state=args.seed,
+        device=args.device,
+        verbose=not args.quiet,
+        columns=args.columns,
+        exclude=args.exclude,
+        max_categories=args.max_categories,
+        stream_partitions=args.stream_partitions,
     )
     with open_session(args.scheduler, workers=args.workers, quiet=args.quiet) as session:
         logger.info("fitting on %d partitions of %s", ddf.npartitions, ", ".join(args.inputs))
@@ -165,8 +183,14 @@ def run_demo(args: argparse.Namespace) -> None:
     """``dask-anomaly demo``: the built-in example on a LocalCluster."""
     from .demo import run_demo as demo
 
-    demo(args.out, n_rows=args.rows, npartitions=args.npartitions, n_workers=args.workers,
-         k=args.k, quiet=args.quiet)
+    demo(
+        args.out,
+        n_rows=args.rows,
+        npartitions=args.npartitions,
+        n_workers=args.workers,
+        k=args.k,
+        quiet=args.quiet,
+    )
 
 
 def check_columns(sampler: AutoencoderSampler, ddf: dd.DataFrame, *, model: str) -> None:
@@ -191,8 +215,9 @@ def _select(
     if args.fraction is not None:
         wanted = f"most anomalous {args.fraction:.4g} of the rows"
     logger.info("scoring %d partitions and selecting the %s", ddf.npartitions, wanted)
-    return select_sample(sampler, ddf, k=args.k, fraction=args.fraction,
-                         client=session.select_client)
+    return select_sample(
+        sampler, ddf, k=args.k, fraction=args.fraction, client=session.select_client
+    )
 
 
 def _histogram_scores(
@@ -207,26 +232,34 @@ def _histogram_scores(
 
 
 def _write_outputs(
-    session: Session, result: AnomalySample, ddf: dd.DataFrame, out: Any,
-    args: argparse.Namespace, *, run: dict[str, Any],
+    session: Session,
+    result: AnomalySample,
+    ddf: dd.DataFrame,
+    out: Any,
+    args: argparse.Namespace,
+    *,
+    run: dict[str, Any],
 ) -> None:
     """Write sample, explanations, reports, plots (and the scored rows) into ``out`` atomically."""
     contributions = result.explain()
-    scores = _histogram_scores(session, result.sampler, ddf,
-                               n_rows=result.report.rows_processed, seed=int(args.seed or 0))
+    scores = _histogram_scores(
+        session, result.sampler, ddf, n_rows=result.report.rows_processed, seed=int(args.seed or 0)
+    )
     top = top_rows_table(result.sample, contributions, n_rows=args.report_rows)
     explanations = pd.concat([result.sample[[RANK_COLUMN, SCORE_COLUMN]], contributions], axis=1)
     extra = {
         "run": {**run, "inputs": list(args.inputs)},
-        "explanations": explanation_records(result.sample, contributions,
-                                            n_rows=JSON_EXPLANATION_ROWS),
+        "explanations": explanation_records(
+            result.sample, contributions, n_rows=JSON_EXPLANATION_ROWS
+        ),
     }
     with staged_output(out, overwrite=args.overwrite) as tmp:
         write_parquet(result.sample, tmp / "sample.parquet")
         write_parquet(explanations, tmp / "explanations.parquet")
         write_report(result.report, tmp, extra=extra, markdown_tail=top_rows_markdown(top))
-        plots = render_plots(result.report, scores=scores,
-                             sample_scores=result.sample[SCORE_COLUMN].to_numpy())
+        plots = render_plots(
+            result.report, scores=scores, sample_scores=result.sample[SCORE_COLUMN].to_numpy()
+        )
         for name, data in plots.items():
             write_bytes(tmp / name, data)
         html = render_html(result.report, top_rows=top, plots=plots, n_sampled=len(result.sample))
@@ -234,8 +267,12 @@ def _write_outputs(
         if args.write_scored:
             logger.info("writing every scored row to scored/")
             session.compute(scored_writer(result.scored, tmp / "scored"))
-    logger.info("%d rows selected (threshold %.6g); wrote %s (open report.html)",
-                len(result.sample), result.report.threshold or float("nan"), out)
+    logger.info(
+        "%d rows selected (threshold %.6g); wrote %s (open report.html)",
+        len(result.sample),
+        result.report.threshold or float("nan"),
+        out,
+    )
 
 
 # --------------------------------------------------------------------------- arguments
@@ -288,21 +325,41 @@ def _name_list(text: str) -> list[str]:
 
 def _add_io_args(parser: argparse.ArgumentParser) -> None:
     """INPUT..., --out, the sample size and the output switches (sample and score)."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="Parquet or CSV files, folders, glob patterns or URLs")
-    parser.add_argument("--format", choices=FILE_FORMATS, default="auto",
-                        help="input format; auto decides from the file names")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="Parquet or CSV files, folders, glob patterns or URLs",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FILE_FORMATS,
+        default="auto",
+        help="input format; auto decides from the file names",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--k", "-k", type=_positive_int, metavar="N", help="rows to select")
-    size.add_argument("--fraction", type=_fraction, metavar="F",
-                      help="share of the rows to select, in (0, 1]")
-    parser.add_argument("--write-scored", action="store_true",
-                        help="also write every row with its score to DIR/scored/ (Parquet)")
-    parser.add_argument("--report-rows", type=_positive_int, default=DEFAULT_REPORT_ROWS,
-                        metavar="N", help="sampled rows shown in report.html and report.md")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output folder (and --model-out file)")
+    size.add_argument(
+        "--fraction", type=_fraction, metavar="F", help="share of the rows to select, in (0, 1]"
+    )
+    parser.add_argument(
+        "--write-scored",
+        action="store_true",
+        help="also write every row with its score to DIR/scored/ (Parquet)",
+    )
+    parser.add_argument(
+        "--report-rows",
+        type=_positive_int,
+        default=DEFAULT_REPORT_ROWS,
+        metavar="N",
+        help="sampled rows shown in report.html and report.md",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output folder (and --model-out file)",
+    )
 
 
 def _add_run_args(
@@ -311,56 +368,131 @@ def _add_run_args(
     """--scheduler (unless the command always uses a LocalCluster), --workers, --quiet."""
     if scheduler:
         parser.add_argument(
-            "--scheduler", default="local", metavar="local|threads|processes|ADDRESS",
+            "--scheduler",
+            default="local",
+            metavar="local|threads|processes|ADDRESS",
             help="local: a LocalCluster of worker processes; threads/processes: Dask's local "
-            "schedulers; or a scheduler address like tcp://host:8786")
-    parser.add_argument("--workers", type=_positive_int, default=default_workers, metavar="N",
-                        help="worker processes (local), or threads/processes of Dask's local "
-                        "schedulers; by default one per core" if scheduler else
-                        "worker processes of the LocalCluster")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress and no information, only warnings and errors")
+            "schedulers; or a scheduler address like tcp://host:8786",
+        )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=default_workers,
+        metavar="N",
+        help="worker processes (local), or threads/processes of Dask's local "
+        "schedulers; by default one per core"
+        if scheduler
+        else "worker processes of the LocalCluster",
+    )
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress and no information, only warnings and errors",
+    )
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     """Feature columns, architecture and training options of ``sample``."""
     group = parser.add_argument_group("model and training")
-    group.add_argument("--columns", type=_name_list, metavar="A,B",
-                       help="feature columns (default: every usable column)")
-    group.add_argument("--exclude", type=_name_list, metavar="A,B",
-                       help="columns never used as features (ids, timestamps, labels)")
-    group.add_argument("--hidden-layers", type=_int_list, metavar="64,32",
-                       help="encoder widths (default: derived from the number of features)")
-    group.add_argument("--bottleneck", type=_positive_int, metavar="N",
-                       help="code width (default: derived from the number of features)")
-    group.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, metavar="N",
-                       help="passes over the training sample")
-    group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                       help="rows per optimisation step")
-    group.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE, metavar="LR",
-                       help="Adam's step size")
-    group.add_argument("--train-rows", type=_positive_int, default=DEFAULT_TRAIN_ROWS, metavar="N",
-                       help="rows in the training sample drawn across all partitions")
-    group.add_argument("--training", choices=TRAINING_MODES, default=DEFAULT_TRAINING,
-                       help="sample: a seeded sample of --train-rows rows held in memory; "
-                       "stream: each epoch streams partitions, at most two in memory")
-    group.add_argument("--stream-partitions", type=_positive_int, metavar="N",
-                       help="with --training stream: partitions visited per epoch "
-                       "(default: all, within --train-rows)")
-    group.add_argument("--max-categories", type=_positive_int, default=DEFAULT_MAX_CATEGORIES,
-                       metavar="N", help="most frequent values one-hot encoded per text column")
-    group.add_argument("--seed", type=int, default=DEFAULT_RANDOM_STATE, metavar="N",
-                       help="seeds the training sample, the weights and the batch order")
-    group.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
-                       help="where the network runs; auto uses a CUDA GPU when torch sees one")
-    group.add_argument("--model-out", metavar="FILE",
-                       help="save the fitted model to FILE, for `dask-anomaly score`")
+    group.add_argument(
+        "--columns",
+        type=_name_list,
+        metavar="A,B",
+        help="feature columns (default: every usable column)",
+    )
+    group.add_argument(
+        "--exclude",
+        type=_name_list,
+        metavar="A,B",
+        help="columns never used as features (ids, timestamps, labels)",
+    )
+    group.add_argument(
+        "--hidden-layers",
+        type=_int_list,
+        metavar="64,32",
+        help="encoder widths (default: derived from the number of features)",
+    )
+    group.add_argument(
+        "--bottleneck",
+        type=_positive_int,
+        metavar="N",
+        help="code width (default: derived from the number of features)",
+    )
+    group.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULT_EPOCHS,
+        metavar="N",
+        help="passes over the training sample",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="rows per optimisation step",
+    )
+    group.add_argument(
+        "--learning-rate",
+        type=float,
+        default=DEFAULT_LEARNING_RATE,
+        metavar="LR",
+        help="Adam's step size",
+    )
+    group.add_argument(
+        "--train-rows",
+        type=_positive_int,
+        default=DEFAULT_TRAIN_ROWS,
+        metavar="N",
+        help="rows in the training sample drawn across all partitions",
+    )
+    group.add_argument(
+        "--training",
+        choices=TRAINING_MODES,
+        default=DEFAULT_TRAINING,
+        help="sample: a seeded sample of --train-rows rows held in memory; "
+        "stream: each epoch streams partitions, at most two in memory",
+    )
+    group.add_argument(
+        "--stream-partitions",
+        type=_positive_int,
+        metavar="N",
+        help="with --training stream: partitions visited per epoch "
+        "(default: all, within --train-rows)",
+    )
+    group.add_argument(
+        "--max-categories",
+        type=_positive_int,
+        default=DEFAULT_MAX_CATEGORIES,
+        metavar="N",
+        help="most frequent values one-hot encoded per text column",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_RANDOM_STATE,
+        metavar="N",
+        help="seeds the training sample, the weights and the batch order",
+    )
+    group.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=DEFAULT_DEVICE,
+        help="where the network runs; auto uses a CUDA GPU when torch sees one",
+    )
+    group.add_argument(
+        "--model-out",
+        metavar="FILE",
+        help="save the fitted model to FILE, for `dask-anomaly score`",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``dask-anomaly`` argument parser with its three commands."""
     parser = argparse.ArgumentParser(
-        prog="dask-anomaly", formatter_class=_HelpFormatter,
+        prog="dask-anomaly",
+        formatter_class=_HelpFormatter,
         description="Find the most unusual rows of large Parquet or CSV tables with an "
         "autoencoder on Dask.",
         epilog="examples:\n  dask-anomaly sample data/*.parquet --out anomalies --k 100 "
@@ -377,11 +509,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_sample_command(commands: Any) -> None:
     sample = commands.add_parser(
-        "sample", help="fit a model on the input and select its most anomalous rows",
+        "sample",
+        help="fit a model on the input and select its most anomalous rows",
         description="Fit an autoencoder on INPUT, score every row, and write the most anomalous\n"
         "rows with reports to DIR: sample.parquet, explanations.parquet, report.json,\n"
         "report.md, report.html, loss.png and scores.png.",
-        epilog=SAMPLE_EXAMPLES, formatter_class=_HelpFormatter)
+        epilog=SAMPLE_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
     _add_io_args(sample)
     _add_model_args(sample)
     _add_run_args(sample, default_workers=None)
@@ -390,10 +525,14 @@ def _add_sample_command(commands: Any) -> None:
 
 def _add_score_command(commands: Any) -> None:
     score = commands.add_parser(
-        "score", help="score new data with a saved model and select its sample",
+        "score",
+        help="score new data with a saved model and select its sample",
         description="Score INPUT with a model saved by `sample --model-out` and write its most\n"
         "anomalous rows with reports to DIR. INPUT must have the columns the model was\n"
-        "fitted on.", epilog=SCORE_EXAMPLES, formatter_class=_HelpFormatter)
+        "fitted on.",
+        epilog=SCORE_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
     score.add_argument("--model", required=True, metavar="FILE", help="a saved model file")
     score.add_argument("--device", choices=DEVICES, help="override the model's device")
     _add_io_args(score)
@@ -403,15 +542,31 @@ def _add_score_command(commands: Any) -> None:
 
 def _add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
-        "demo", help="run the built-in demo (planted anomalies on a LocalCluster)",
+        "demo",
+        help="run the built-in demo (planted anomalies on a LocalCluster)",
         description="Generate a table with planted anomalies, sample it on a LocalCluster and\n"
-        "print the report.", epilog=DEMO_EXAMPLES, formatter_class=_HelpFormatter)
+        "print the report.",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
     demo.add_argument("--out", default="demo-output", metavar="DIR", help="output folder")
-    demo.add_argument("--rows", type=_positive_int, default=200_000, metavar="N",
-                      help="rows to generate")
-    demo.add_argument("--npartitions", type=_positive_int, default=8, metavar="N",
-                      help="partitions of the generated table")
-    demo.add_argument("--k", "-k", type=_positive_int, default=100, metavar="N",
-                      help="rows to select (and anomalies planted)")
+    demo.add_argument(
+        "--rows", type=_positive_int, default=200_000, metavar="N", help="rows to generate"
+    )
+    demo.add_argument(
+        "--npartitions",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="partitions of the generated table",
+    )
+    demo.add_argument(
+        "--k",
+        "-k",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="rows to select (and anomalies planted)",
+    )
     _add_run_args(demo, default_workers=2, scheduler=False)
     demo.set_defaults(run=run_demo)

@@ -78,9 +78,13 @@ def run_demo(
         shutil.rmtree(data_dir)
     dd.from_pandas(pdf, npartitions=npartitions).to_parquet(data_dir, write_index=False)
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, Client(cluster) as client:
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         _say(quiet, f"LocalCluster with {n_workers} workers; dashboard: {client.dashboard_link}")
         ddf = dd.read_parquet(data_dir)
         start = time.perf_counter()

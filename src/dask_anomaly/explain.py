@@ -22,6 +22,7 @@ from ._base import check_is_fitted
 from .config import RANK_COLUMN, SCORE_COLUMN
 
 if TYPE_CHECKING:
+    from .model import Autoencoder
     from .sampler import AutoencoderSampler
 
 #: Features shown per row in the reports.
@@ -31,7 +32,7 @@ CODE_CONTRIBUTION = "(code distance)"
 
 
 def errors_and_codes(
-    module: torch.nn.Module, X: np.ndarray, *, batch_size: int = 4096
+    module: Autoencoder, X: np.ndarray, *, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the per-feature squared reconstruction errors and the bottleneck codes (float64).
 

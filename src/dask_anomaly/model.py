@@ -66,7 +66,13 @@ class Autoencoder(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.layer_widths = [n_features, *hidden_layers, bottleneck, *reversed(hidden_layers), n_features]
+        self.layer_widths = [
+            n_features,
+            *hidden_layers,
+            bottleneck,
+            *reversed(hidden_layers),
+            n_features,
+        ]
         encoder_widths = self.layer_widths[: len(hidden_layers) + 2]
         decoder_widths = self.layer_widths[len(hidden_layers) + 1 :]
         self.encoder = _stack(encoder_widths)
@@ -88,7 +94,7 @@ class Autoencoder(nn.Module):
 def _stack(widths: Sequence[int]) -> nn.Sequential:
     """Linear layers between consecutive widths, LeakyReLU between them, none after the last."""
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=False)):
         # skip_init: no default (global-RNG) initialisation; Autoencoder applies Xavier itself
         layers.append(skip_init(nn.Linear, fan_in, fan_out))
         if i < len(widths) - 2:

@@ -23,7 +23,6 @@ from dask.delayed import Delayed
 from ._rowhash import sampling_threshold
 from .config import DEFAULT_SPLIT_EVERY, IN_SAMPLE_COLUMN, SCORE_COLUMN
 from .preprocessing import TabularPreprocessor
-from .training import torch_threads
 from .scoring import (
     TopK,
     combine_candidates,
@@ -42,6 +41,7 @@ from .stats import (
     partition_stats,
     partition_sums,
 )
+from .training import torch_threads
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -69,7 +69,11 @@ def compute(*objs: Any, client: Client | None = None) -> tuple[Any, ...]:
 
 
 def tree_reduce(
-    leaves: Sequence[Delayed], combine: Callable[..., T], *, split_every: int = DEFAULT_SPLIT_EVERY, **kwargs: Any
+    leaves: Sequence[Delayed],
+    combine: Callable[..., T],
+    *,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    **kwargs: Any,
 ) -> Delayed:
     """Combine ``leaves`` in a tree of fan-in ``split_every``; ``combine(list, **kwargs)``."""
     if not leaves:
@@ -127,14 +131,18 @@ def training_sample(
     while True:
         threshold = sampling_threshold(n_rows, preprocessor.n_rows_seen_, slack=slack)
         leaves = [
-            dask.delayed(training_candidates, pure=True)(p, preprocessor, seed=seed, threshold=threshold)
+            dask.delayed(training_candidates, pure=True)(
+                p, preprocessor, seed=seed, threshold=threshold
+            )
             for p in parts
         ]
         (found,) = compute(tree_reduce(leaves, combine_candidates, n=n_rows), client=client)
         if len(found.X) >= wanted or threshold is None:
             return found.X
         slack *= 4.0  # very unlikely: fewer candidates than wanted; widen and draw again
-        logger.info("training sample: %d of %d candidates, widening the threshold", len(found.X), wanted)
+        logger.info(
+            "training sample: %d of %d candidates, widening the threshold", len(found.X), wanted
+        )
 
 
 def local_training_sample(
@@ -193,9 +201,11 @@ def preprocessed_frame(
     """Lazy preprocessed features of ``ddf`` with ``anomaly_score`` and ``in_sample``."""
     names = sampler.preprocessor_.feature_names_out_
     meta = pd.DataFrame(
-        {**{n: np.array([], dtype="float32") for n in names},
-         SCORE_COLUMN: np.array([], dtype="float64"),
-         IN_SAMPLE_COLUMN: np.array([], dtype=bool)},
+        {
+            **{n: np.array([], dtype="float32") for n in names},
+            SCORE_COLUMN: np.array([], dtype="float64"),
+            IN_SAMPLE_COLUMN: np.array([], dtype=bool),
+        },
         index=ddf._meta.index[:0],
     )
     return ddf.map_partitions(preprocessed_partition, _sampler_key(sampler), selected, meta=meta)

@@ -277,7 +277,9 @@ def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
     if manifest.get("library_version") != __version__:
         logger.info(
             "model file %s was written by dask-anomaly %s (this is %s)",
-            path, manifest.get("library_version"), __version__,
+            path,
+            manifest.get("library_version"),
+            __version__,
         )
 
 

@@ -86,9 +86,7 @@ def validate_size(k: object, fraction: object) -> None:
     if (k is None) == (fraction is None):
         which = "both" if k is not None else "neither"
         raise ValueError(f"Pass exactly one of k and fraction, got {which}.")
-    if k is not None and (
-        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0
-    ):
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0):
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if fraction is not None and (
         isinstance(fraction, bool)
@@ -110,6 +108,7 @@ def select_sample(
     validate_size(k, fraction)
     kind = frame_kind(X)
     start = time.perf_counter()
+    n_rows: int | None
     if kind == "pandas":
         n_rows = len(X)
     else:
@@ -118,7 +117,8 @@ def select_sample(
         n_rows = count_rows(X, client=client) if fraction is not None else None
     if n_rows == 0:
         raise EmptyDataError("X has no rows; there is nothing to sample.")
-    wanted = int(k) if k is not None else max(1, math.ceil(float(fraction) * n_rows))  # type: ignore[arg-type]
+    size = float(fraction or 0.0) * (n_rows or 0)
+    wanted = int(k) if k is not None else max(1, math.ceil(size))
     if kind == "pandas":
         top = topk_partition(X, sampler, k=wanted, partition=0)
     else:
@@ -146,7 +146,10 @@ def select_sample(
     report = build_report(sampler, top, sample, k=k, fraction=fraction, select_seconds=elapsed)
     logger.info(
         "sample: %d of %d rows selected, threshold %.6g, in %.2f s",
-        len(sample), top.n_rows, report.threshold or float("nan"), elapsed,
+        len(sample),
+        top.n_rows,
+        report.threshold or float("nan"),
+        elapsed,
     )
     return AnomalySample(sample, scored, preprocessed, report, sampler)
 
@@ -188,7 +191,10 @@ def build_report(
         loss_per_epoch=list(sampler.loss_history_),
         threshold=float(sample[SCORE_COLUMN].iloc[-1]) if len(sample) else None,
         random_state=int(sampler.random_state),
-        timings={"fit": round(sampler.fit_seconds_, 4), "score_and_select": round(select_seconds, 4)},
+        timings={
+            "fit": round(sampler.fit_seconds_, 4),
+            "score_and_select": round(select_seconds, 4),
+        },
         warnings=list(sampler.warnings_),
     )
 

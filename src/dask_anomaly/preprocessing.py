@@ -199,7 +199,9 @@ class TabularPreprocessor(BaseEstimator):
             if kind in (NUMERIC, BOOLEAN, CATEGORICAL):
                 kinds[name] = kind
             else:
-                dropped[name] = "datetime" if kind == "datetime" else f"unsupported dtype {dtypes[name]}"
+                dropped[name] = (
+                    "datetime" if kind == "datetime" else f"unsupported dtype {dtypes[name]}"
+                )
         if dropped:
             warnings.warn(
                 f"Columns {sorted(dropped)} are left out of the model "
@@ -295,8 +297,9 @@ class TabularPreprocessor(BaseEstimator):
             sources.extend([cat.name] * len(levels))
         self.feature_names_out_ = names
         self.feature_sources_ = sources
-        order = {c.name: c for c in [*self.numeric_, *self.categorical_]}
-        self.feature_names_in_ = list(order)
+        self.feature_names_in_ = [c.name for c in self.numeric_] + [
+            c.name for c in self.categorical_
+        ]
         self.n_features_in_ = len(self.feature_names_in_)
         self._centers = np.array([num.center for num in numeric], dtype=np.float64)
         self._scales = np.array([num.scale for num in numeric], dtype=np.float64)
@@ -326,21 +329,24 @@ class TabularPreprocessor(BaseEstimator):
         return out
 
     def _transform_numeric(self, X: pd.DataFrame, out: np.ndarray) -> int:
-        """Scale, impute and clip all numeric columns at once into ``out``; return the next column."""
+        """Scale, impute and clip all numeric columns into ``out``; return the next column."""
         names = [num.name for num in self.numeric_]
         for num in self.numeric_:
             check_numeric_dtype(X[num.name].dtype, num.name, num.kind)
-        block = X[names].to_numpy(dtype=np.float64, na_value=np.nan)
-        if not block.flags.writeable or np.shares_memory(block, X[names[0]].to_numpy()):
-            block = block.copy()
-        missing = np.isnan(block)
-        with np.errstate(over="ignore", invalid="ignore"):
-            block -= self._centers
-            block /= self._scales
-        np.copyto(block, np.broadcast_to(self._fills, block.shape), where=missing)
-        np.clip(block, -self.clip, self.clip, out=block)
         m = len(names)
-        out[:, :m] = block
+        # all-float32 inputs are scaled in float32, straight into ``out``; others in float64
+        single = all(X[name].dtype == np.float32 for name in names)
+        work = np.float32 if single else np.float64
+        source = X[names].to_numpy(dtype=work, na_value=np.nan)  # may be a view: never written
+        missing = np.isnan(source)
+        block = out[:, :m] if single else np.empty(source.shape, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(source, self._centers.astype(work), out=block)
+            block /= self._scales.astype(work)
+        np.copyto(block, np.broadcast_to(self._fills.astype(work), block.shape), where=missing)
+        np.clip(block, -self.clip, self.clip, out=block)
+        if not single:
+            out[:, :m] = block
         flagged = int(self._flagged.sum())
         if flagged:
             out[:, m : m + flagged] = missing[:, self._flagged]
@@ -408,4 +414,3 @@ def _transform_categorical(
     if cat.has_missing:
         block[missing, width - 1] = 1.0
     return j + width
-

@@ -116,11 +116,21 @@ def score_histogram_png(
         ax.set_xscale("log")
     shown = "all rows" if len(scores) >= n_rows else f"random subset ({len(scores):,} rows)"
     ax.hist(scores, bins=bins, color="#9aa5b1", label=shown)
-    ax.hist(sample_scores, bins=bins, color="#d62728", alpha=0.8,
-            label=f"sampled rows ({len(sample_scores):,})")
+    ax.hist(
+        sample_scores,
+        bins=bins,
+        color="#d62728",
+        alpha=0.8,
+        label=f"sampled rows ({len(sample_scores):,})",
+    )
     if threshold is not None:
-        ax.axvline(threshold, color="#d62728", linestyle="--", linewidth=1.2,
-                   label=f"threshold {threshold:.4g}")
+        ax.axvline(
+            threshold,
+            color="#d62728",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"threshold {threshold:.4g}",
+        )
     if len(scores) or len(sample_scores):
         ax.set_yscale("log")
     ax.set_xlabel("anomaly score (higher is more anomalous" + (", log scale)" if log_x else ")"))

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 
 def _is_positive_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value > 0)
 
 
 def frame_kind(X: object) -> str:
@@ -68,7 +68,11 @@ def frame_kind(X: object) -> str:
     """
     if isinstance(X, pd.DataFrame):
         return "pandas"
-    if type(X).__module__.startswith("dask") and hasattr(X, "map_partitions") and hasattr(X, "columns"):
+    if (
+        type(X).__module__.startswith("dask")
+        and hasattr(X, "map_partitions")
+        and hasattr(X, "columns")
+    ):
         return "dask"
     raise TypeError(f"X must be a pandas or Dask DataFrame, got {type(X).__name__}.")
 
@@ -205,38 +209,54 @@ class AutoencoderSampler(BaseEstimator):
         for name in ("epochs", "batch_size", "train_rows", "score_batch_size"):
             if not _is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
-        if self.hidden_layers is not None:
-            if isinstance(self.hidden_layers, (str, bytes)) or not all(
-                _is_positive_int(w) for w in self.hidden_layers
-            ):
-                raise ValueError(
-                    "hidden_layers must be a sequence of positive integers or None, "
-                    f"got {self.hidden_layers!r}."
-                )
+        if self.hidden_layers is not None and (
+            isinstance(self.hidden_layers, (str, bytes))
+            or not all(_is_positive_int(w) for w in self.hidden_layers)
+        ):
+            raise ValueError(
+                "hidden_layers must be a sequence of positive integers or None, "
+                f"got {self.hidden_layers!r}."
+            )
         if self.stream_partitions is not None and not _is_positive_int(self.stream_partitions):
             raise ValueError(
-                f"stream_partitions must be a positive integer or None, got {self.stream_partitions!r}."
+                "stream_partitions must be a positive integer or None, "
+                f"got {self.stream_partitions!r}."
             )
         if self.bottleneck is not None and not _is_positive_int(self.bottleneck):
-            raise ValueError(f"bottleneck must be a positive integer or None, got {self.bottleneck!r}.")
+            raise ValueError(
+                f"bottleneck must be a positive integer or None, got {self.bottleneck!r}."
+            )
         weight = self.code_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (
-            0 <= weight < np.inf
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not (0 <= weight < np.inf)
         ):
             raise ValueError(f"code_weight must be a non-negative number, got {weight!r}.")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < np.inf):
             raise ValueError(f"learning_rate must be a positive number, got {lr!r}.")
         if self.training not in TRAINING_MODES:
-            raise ValueError(f"training must be one of {list(TRAINING_MODES)}, got {self.training!r}.")
+            raise ValueError(
+                f"training must be one of {list(TRAINING_MODES)}, got {self.training!r}."
+            )
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {list(DEVICES)}, got {self.device!r}.")
-        if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)) or self.random_state < 0:
-            raise ValueError(f"random_state must be a non-negative integer, got {self.random_state!r}.")
+        if (
+            isinstance(self.random_state, bool)
+            or not isinstance(self.random_state, (int, np.integer))
+            or self.random_state < 0
+        ):
+            raise ValueError(
+                f"random_state must be a non-negative integer, got {self.random_state!r}."
+            )
 
     def _make_preprocessor(self) -> TabularPreprocessor:
         return TabularPreprocessor(
-            columns=self.columns, exclude=self.exclude, max_categories=self.max_categories, clip=self.clip
+            columns=self.columns,
+            exclude=self.exclude,
+            max_categories=self.max_categories,
+            clip=self.clip,
         )
 
     # ----------------------------------------------------------------- fit
@@ -313,7 +333,12 @@ class AutoencoderSampler(BaseEstimator):
         self.__dict__.pop("_inference_modules", None)
         logger.info(
             "fit: %d rows, %d partitions, %d training rows (%s), %d epochs in %.2f s",
-            self.n_rows_fit_, n_partitions, n_train, self.training, self.epochs, self.fit_seconds_,
+            self.n_rows_fit_,
+            n_partitions,
+            n_train,
+            self.training,
+            self.epochs,
+            self.fit_seconds_,
         )
         return self
 
@@ -349,7 +374,9 @@ class AutoencoderSampler(BaseEstimator):
             logger.info("streamed training over up to %d partitions per epoch", len(first))
             return stream, n_train
         if kind == "pandas":
-            train = parallel.local_training_sample(X, preprocessor, n_rows=self.train_rows, seed=seed)
+            train = parallel.local_training_sample(
+                X, preprocessor, n_rows=self.train_rows, seed=seed
+            )
         else:
             train = parallel.training_sample(X, preprocessor, n_rows=self.train_rows, seed=seed)
         return (lambda epoch: [train]), len(train)
@@ -388,7 +415,9 @@ class AutoencoderSampler(BaseEstimator):
         )
 
     def _sample_seed(self) -> int:
-        return int(np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2])
+        return int(
+            np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2]
+        )
 
     def _check_sample_size(
         self, n_train: int, n_features: int, hidden: tuple[int, ...], bottleneck: int
@@ -405,7 +434,8 @@ class AutoencoderSampler(BaseEstimator):
         if n_train <= bottleneck:
             caveats.append(
                 f"The training sample has {n_train} rows, no more than the bottleneck width "
-                f"{bottleneck}; the autoencoder can memorise it and scores will carry little signal."
+                f"{bottleneck}; the autoencoder can memorise it and scores will carry little "
+                "signal."
             )
         for caveat in caveats:
             logger.warning(caveat)
@@ -433,7 +463,7 @@ class AutoencoderSampler(BaseEstimator):
             code_weight=float(self.code_weight),
         )
 
-    def _module_on(self, device: torch.device) -> torch.nn.Module:
+    def _module_on(self, device: torch.device) -> torch.nn.Sequential:
         """Return the aligned inference copy of the network on ``device`` (cached per process)."""
         cache = self.__dict__.setdefault("_inference_modules", {})
         if str(device) not in cache:
@@ -462,7 +492,9 @@ class AutoencoderSampler(BaseEstimator):
 
         return score_frame(X, self)
 
-    def sample(self, X: Any, *, k: int | None = None, fraction: float | None = None) -> AnomalySample:
+    def sample(
+        self, X: Any, *, k: int | None = None, fraction: float | None = None
+    ) -> AnomalySample:
         """Select the ``k`` (or ``ceil(fraction * rows)``) most anomalous rows of ``X``.
 
         The data is read and scored once to select; ``result.scored`` and

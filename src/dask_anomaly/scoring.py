@@ -200,7 +200,9 @@ class TopK:
     n_partitions: int
 
 
-def top_order(scores: np.ndarray, partitions: np.ndarray, positions: np.ndarray, k: int) -> np.ndarray:
+def top_order(
+    scores: np.ndarray, partitions: np.ndarray, positions: np.ndarray, k: int
+) -> np.ndarray:
     """Return the indices of the ``k`` largest scores, best first.
 
     Ties are broken by partition, then position: the order of the rows in the whole table,
@@ -217,7 +219,9 @@ def top_order(scores: np.ndarray, partitions: np.ndarray, positions: np.ndarray,
     return candidates[order[:k]]
 
 
-def topk_partition(part: pd.DataFrame, sampler: AutoencoderSampler, *, k: int, partition: int) -> TopK:
+def topk_partition(
+    part: pd.DataFrame, sampler: AutoencoderSampler, *, k: int, partition: int
+) -> TopK:
     """Score one partition and keep its ``k`` most anomalous rows with their original columns."""
     _, scores = score_rows(part, sampler)
     positions = np.arange(len(part))
@@ -240,13 +244,11 @@ def combine_topk(parts: list[TopK], *, k: int) -> TopK:
         frame[POSITION_COLUMN].to_numpy(),
         k,
     )
-    return TopK(
-        frame.iloc[keep], sum(p.n_rows for p in parts), sum(p.n_partitions for p in parts)
-    )
+    return TopK(frame.iloc[keep], sum(p.n_rows for p in parts), sum(p.n_partitions for p in parts))
 
 
 def finish_topk(top: TopK) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
-    """Return the sample (ranked, internal columns dropped) and the selected positions per partition."""
+    """Return the ranked sample (internal columns dropped) and selected positions per partition."""
     frame = top.frame
     selected = {
         int(p): np.sort(g[POSITION_COLUMN].to_numpy())

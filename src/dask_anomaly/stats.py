@@ -143,7 +143,9 @@ def _numeric_block(part: pd.DataFrame, names: list[str], kinds: dict[str, str]) 
     return part[names].to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(part), len(names))
 
 
-def _numeric_stats(part: pd.DataFrame, names: list[str], kinds: dict[str, str]) -> dict[str, ColumnStats]:
+def _numeric_stats(
+    part: pd.DataFrame, names: list[str], kinds: dict[str, str]
+) -> dict[str, ColumnStats]:
     """Counts and finite extremes of all numeric columns at once (no sums: see partition_sums)."""
     block = _numeric_block(part, names, kinds)
     finite = np.isfinite(block)
@@ -267,7 +269,7 @@ def partition_sums(part: pd.DataFrame, grid: SumGrid) -> PartialSums:
     if not names:
         return PartialSums([], [], [], [])
     _check_present(part, names)
-    block = _numeric_block(part, names, dict(zip(grid.names, grid.kinds)))
+    block = _numeric_block(part, names, dict(zip(grid.names, grid.kinds, strict=False)))
     block = np.where(np.isfinite(block), block, 0.0)  # missing and infinite values: not summed
     return PartialSums(*quantized_sums(block, np.array(grid.exponents, dtype=np.int64), grid.bits))
 
@@ -275,22 +277,26 @@ def partition_sums(part: pd.DataFrame, grid: SumGrid) -> PartialSums:
 def combine_sums(parts: list[PartialSums]) -> PartialSums:
     """Add partial limb sums (exact integer arithmetic)."""
     return PartialSums(
-        *[[sum(values) for values in zip(*(getattr(p, f) for p in parts))] for f in
-          ("sum_high", "sum_low", "square_high", "square_low")]
+        *[
+            [sum(values) for values in zip(*(getattr(p, f) for p in parts), strict=False)]
+            for f in ("sum_high", "sum_low", "square_high", "square_low")
+        ]
     )
 
 
 def finish_stats(stats: FrameStats, grid: SumGrid, sums: PartialSums) -> FrameStats:
     """Return ``stats`` with the exact totals of the grid-rounded values and squares filled in."""
     columns = dict(stats.columns)
-    for j, (name, exponent) in enumerate(zip(grid.names, grid.exponents)):
+    for j, (name, exponent) in enumerate(zip(grid.names, grid.exponents, strict=False)):
         col = columns[name]
         columns[name] = ColumnStats(
-            **{**col.__dict__,
-               "total": limbs_to_fraction(sums.sum_high[j], sums.sum_low[j], exponent, grid.bits),
-               "total_sq": limbs_to_fraction(
-                   sums.square_high[j], sums.square_low[j], 2 * exponent, grid.bits
-               )},
+            **{
+                **col.__dict__,
+                "total": limbs_to_fraction(sums.sum_high[j], sums.sum_low[j], exponent, grid.bits),
+                "total_sq": limbs_to_fraction(
+                    sums.square_high[j], sums.square_low[j], 2 * exponent, grid.bits
+                ),
+            },
         )
     return FrameStats(n_rows=stats.n_rows, columns=columns)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -55,18 +56,22 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but torch sees no CUDA GPU; use 'auto' or 'cpu'.")
+        raise ValueError(
+            "device='cuda' was requested but torch sees no CUDA GPU; use 'auto' or 'cpu'."
+        )
     return torch.device(device)
 
 
 def torch_seeds(random_state: int) -> tuple[int, int]:
     """Derive independent seeds for weight initialisation and batch shuffling."""
-    init_seed, shuffle_seed = np.random.SeedSequence(random_state).generate_state(2, dtype=np.uint64)
+    init_seed, shuffle_seed = np.random.SeedSequence(random_state).generate_state(
+        2, dtype=np.uint64
+    )
     return int(init_seed >> np.uint64(1)), int(shuffle_seed >> np.uint64(1))
 
 
 def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
-    """Return a DataLoader of shuffled batches; whole batches are sliced at once (no per-row collate)."""
+    """Return a DataLoader of shuffled batches, sliced whole (no per-row collate)."""
     dataset = TensorDataset(X)
     generator = torch.Generator().manual_seed(seed)
     sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=False)
@@ -189,7 +194,7 @@ def train_on_chunks(
                 optimizer,
                 loss_fn,
                 batch_size=batch_size,
-                seeds=lambda i, epoch=epoch: _chunk_seed(shuffle_seed, epoch, i),
+                seeds=functools.partial(_chunk_seed, shuffle_seed, epoch),
                 device=target,
             )
             _check_loss(mean_loss, history, epoch, learning_rate)
