@@ -358,3 +358,26 @@ def test_installed_command_bad_input_exits_2(data: Path) -> None:
     )
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "missing ['f3']" in run.stderr
+
+
+def test_killed_run_leaves_no_output_that_looks_complete(data: Path) -> None:
+    """SIGKILL in the middle of a run: no output folder appears (only a hidden partial one may)."""
+    import signal
+    import time
+
+    if not SCRIPT.exists():
+        pytest.skip("the dask-anomaly console script is not installed next to this Python")
+    argv = ["sample", "parquet", "--out", "killed_out", "--k", "5", "--epochs", "500"]
+    proc = subprocess.Popen(
+        [str(SCRIPT), *argv, *EXCLUDE, "--scheduler", "threads"],
+        cwd=data,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(4)  # well inside the 500 training epochs
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (data / "killed_out").exists()
+    leftovers = [p.name for p in data.iterdir() if "killed_out" in p.name]
+    assert all(name.startswith(".") for name in leftovers)  # hidden partial folders only
