@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 
 import dask
@@ -149,7 +150,15 @@ def test_thousands_of_small_partitions() -> None:
     assert ddf.npartitions == 2000
     sampler = quick(score_batch_size=64)
     with dask.config.set(scheduler="threads"):
-        result = sampler.fit(ddf).sample(ddf, k=5)
+        sampler.fit(ddf)
+        tracemalloc.start()
+        try:
+            result = sampler.sample(ddf, k=5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # the client holds the graph and at most fan-in x k candidate rows: about 20 MB measured
+    assert peak < 64e6, f"peak traced memory {peak / 1e6:.0f} MB"
     expected = quick(score_batch_size=64).fit(pdf).sample(pdf, k=5)
     pd.testing.assert_frame_equal(result.sample, expected.sample)
     assert result.report.partitions == 2000
