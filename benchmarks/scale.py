@@ -214,17 +214,15 @@ def peak_rss_mb() -> float:
 
 
 def run_dask_anomaly(folder: Path, args: argparse.Namespace) -> tuple[dict, object]:
-    import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     from dask_anomaly import AutoencoderSampler
-    from dask_anomaly.parallel import WORKER_ENVIRON, PartitionStream
+    from dask_anomaly.parallel import PartitionStream, worker_environment
 
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
     res: dict = {}
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        worker_environment(),
         LocalCluster(
             n_workers=args.cores, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,

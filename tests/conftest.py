@@ -10,7 +10,7 @@ import torch
 
 from dask_anomaly import AutoencoderSampler
 from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
-from dask_anomaly.parallel import WORKER_ENVIRON
+from dask_anomaly.parallel import worker_environment
 
 # Small test matrices run fastest on one thread, and the suite shares 2 cores with Dask workers.
 torch.set_num_threads(1)
@@ -66,8 +66,7 @@ def client():  # type: ignore[no-untyped-def]
     """A real LocalCluster: 2 single-threaded worker processes (pickling is exercised)."""
     from distributed import Client, LocalCluster
 
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    with worker_environment():
         cluster = LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )

@@ -178,11 +178,10 @@ def _local_cluster(workers: int | None) -> Iterator[Client]:
     """A LocalCluster with the library's worker environment, and a Client on it."""
     from distributed import Client, LocalCluster
 
-    from .parallel import WORKER_ENVIRON
+    from .parallel import worker_environment
 
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        worker_environment(),
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,

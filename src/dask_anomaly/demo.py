@@ -16,11 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import dask
 import dask.dataframe as dd
 
 from .datasets import PLANTED_COLUMN, make_planted
-from .parallel import WORKER_ENVIRON
+from .parallel import worker_environment
 from .pipeline import AnomalySample
 from .sampler import AutoencoderSampler
 
@@ -77,9 +76,8 @@ def run_demo(
     if data_dir.exists():
         shutil.rmtree(data_dir)
     dd.from_pandas(pdf, npartitions=npartitions).to_parquet(data_dir, write_index=False)
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRON}
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        worker_environment(),
         LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
