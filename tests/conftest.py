@@ -44,7 +44,7 @@ def ddf(pdf: pd.DataFrame) -> dd.DataFrame:
 def make_sampler(**overrides: object) -> AutoencoderSampler:
     """A quick sampler for tests (few epochs, quiet), ignoring the id and label columns."""
     params: dict[str, object] = {
-        "epochs": 10,
+        "epochs": 20,  # precision@20 on the planted fixture: 0.95 (0.90 at 10 epochs)
         "batch_size": 128,
         "learning_rate": 1e-2,
         "verbose": False,

@@ -21,7 +21,7 @@ def test_report_fields(pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler) ->
     assert report.feature_columns == fitted_sampler.feature_names_in_
     assert report.sample_size == N_PLANTED and report.rows_processed == len(pdf)
     assert report.partitions == 1 and report.random_state == 0
-    assert report.training["training_rows"] == len(pdf) and report.training["epochs"] == 10
+    assert report.training["training_rows"] == len(pdf) and report.training["epochs"] == 20
     assert report.loss_per_epoch == fitted_sampler.loss_history_
     assert set(report.timings) == {"fit", "score_and_select"}
     assert {"dask_anomaly", "dask", "torch", "pandas"} <= set(report.versions)
