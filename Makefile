@@ -19,9 +19,12 @@ setup: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m dask_anomaly.demo
 
-# Lint, format and type checks, then the suite with line coverage of src/ printed at the end.
+# Lint, format and type checks, then the suite; line coverage of src/ is printed at the end
+# (coverage run rather than pytest-cov: with pytest-cov, modules imported before it started
+# were counted as unexecuted)
 test: lint
-	$(PY) -m pytest --cov=dask_anomaly --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m coverage run --source=dask_anomaly -m pytest $(PYTEST_ARGS)
+	$(PY) -m coverage report --skip-covered --sort=cover
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks/accuracy.py benchmarks/scale.py examples
