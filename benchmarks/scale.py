@@ -16,7 +16,8 @@ and reports rows/s, ratios, and the peak memory (RSS) of each worker and of the 
 Usage (from the repository root)::
 
     python benchmarks/scale.py --rows 4000000          # about a minute of scoring work
-    python benchmarks/scale.py --rows 100000000 --skip-peers --write
+    python benchmarks/scale.py --rows 100000000 --skip-peers --json scale_100M.json
+    python benchmarks/scale.py --rows 200000000 --sample-only   # larger than memory
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def run_dask_anomaly(folder: Path, args: argparse.Namespace) -> tuple[dict, obje
     from distributed import Client, LocalCluster
 
     from dask_anomaly import AutoencoderSampler
-    from dask_anomaly.parallel import PartitionStream, worker_environment
+    from dask_anomaly.parallel import worker_environment
 
     res: dict = {}
     with (
@@ -245,29 +246,18 @@ def run_dask_anomaly(folder: Path, args: argparse.Namespace) -> tuple[dict, obje
         res["sample_seconds"] = time.perf_counter() - start
         res["sample_rows_per_s"] = res["rows"] / res["sample_seconds"]
         res["planted_in_sample"] = int(result.sample["planted"].sum())
-        start = time.perf_counter()
-        sampler.decision_function(ddf).max().compute()
-        res["decision_function_rows_per_s"] = res["rows"] / (time.perf_counter() - start)
-        # training throughput: the library's loop vs a bare loop, same batch size, in this process
-        from dask_anomaly.parallel import training_sample
-
-        X = training_sample(ddf, sampler.preprocessor_, n_rows=args.train_rows, seed=0)
-        res["bare_training_rows_per_s"] = bare_training_rows_per_s(
-            X, sampler, batch_size=sampler.batch_size
-        )
-        seconds = our_training_seconds(lambda e: [X], sampler, epochs=2)
-        res["sampled_training_rows_per_s"] = 2 * len(X) / seconds
-        stream = PartitionStream(ddf, sampler.preprocessor_, seed=0, rows_per_epoch=args.train_rows)
-        seconds = our_training_seconds(stream, sampler, epochs=2)
-        res["stream_training_rows_per_s"] = sum(stream.rows_seen) / seconds
+        if not args.sample_only:
+            measure_throughputs(res, sampler, ddf, args)
         start = time.perf_counter()
         streamed = AutoencoderSampler(**params, training="stream").fit(ddf)
         res["fit_stream_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
         res["stream_sample_equal_planted"] = int(
             streamed.sample(ddf, k=args.k).sample["planted"].sum()
         )
+        res["stream_sample_seconds"] = time.perf_counter() - start
         res["worker_peak_rss_mb"] = sorted(client.run(peak_rss_mb).values())
-        if not args.skip_peers:
+        if not (args.skip_peers or args.sample_only):
             try:
                 res["peers"] = run_peers(
                     files_of(folder), sampler.feature_names_in_, rows=args.pyod_rows, client=client
@@ -276,6 +266,27 @@ def run_dask_anomaly(folder: Path, args: argparse.Namespace) -> tuple[dict, obje
                 res["peers_error"] = repr(exc)
     res["client_peak_rss_mb"] = peak_rss_mb()
     return res, sampler
+
+
+def measure_throughputs(res: dict, sampler, ddf, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """decision_function rows/s, and training rows/s: library loops against a bare loop."""
+    from dask_anomaly.parallel import PartitionStream
+
+    start = time.perf_counter()
+    sampler.decision_function(ddf).max().compute()
+    res["decision_function_rows_per_s"] = res["rows"] / (time.perf_counter() - start)
+    # training throughput: the library's loop vs a bare loop, same batch size, in this process
+    from dask_anomaly.parallel import training_sample
+
+    X = training_sample(ddf, sampler.preprocessor_, n_rows=args.train_rows, seed=0)
+    res["bare_training_rows_per_s"] = bare_training_rows_per_s(
+        X, sampler, batch_size=sampler.batch_size
+    )
+    seconds = our_training_seconds(lambda e: [X], sampler, epochs=2)
+    res["sampled_training_rows_per_s"] = 2 * len(X) / seconds
+    stream = PartitionStream(ddf, sampler.preprocessor_, seed=0, rows_per_epoch=args.train_rows)
+    seconds = our_training_seconds(stream, sampler, epochs=2)
+    res["stream_training_rows_per_s"] = sum(stream.rows_seen) / seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pyod-rows", type=int, default=100_000)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument(
+        "--sample-only",
+        action="store_true",
+        help="only fit (both modes) and sample(k): for datasets larger than memory",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -297,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = generate(args.data, rows=args.rows, d=args.d, rows_per_file=args.rows_per_file)
     print(f"data: {folder} ({time.perf_counter() - start:.1f} s)", flush=True)
     res, sampler = run_dask_anomaly(folder, args)
+    if args.sample_only:
+        return _report(res, args)
     res["limit"] = run_limit(files_of(folder), sampler, args.cores, args.k)
     res["ratio_sample_to_limit"] = res["sample_rows_per_s"] / res["limit"]["rows_per_s"]
     res["ratio_sampled_training_to_bare"] = (
@@ -314,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
             res["ratio_to_daskml"] = (
                 res["decision_function_rows_per_s"] / peers["daskml_parallelpostfit_rows_per_s"]
             )
+    return _report(res, args)
+
+
+def _report(res: dict, args: argparse.Namespace) -> int:
+    """Print the figures (and write them as JSON with ``--json``)."""
     res["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
