@@ -139,11 +139,16 @@ def _scheduler_for_placeholders(blocks: list[Block]) -> Iterator[str | None]:
 
 def _close_clients(namespace: dict[str, object]) -> None:
     """Close the clients an example left open (as a reader's session would end)."""
-    from distributed import Client
+    from distributed import Client, default_client
 
     for value in namespace.values():
         if isinstance(value, Client):
             value.close()
+    for _ in range(10):  # also clients no name refers to any more (replaced, or never bound)
+        try:
+            default_client().close()
+        except ValueError:
+            break
 
 
 @pytest.mark.parametrize("page", PYTHON_PAGES, ids=_page_id)
