@@ -18,8 +18,8 @@ from pathlib import Path
 
 import dask.dataframe as dd
 
+from ._cli_runtime import _local_cluster
 from .datasets import PLANTED_COLUMN, make_planted
-from .parallel import worker_environment
 from .pipeline import AnomalySample
 from .sampler import AutoencoderSampler
 
@@ -67,7 +67,6 @@ def run_demo(
     -------
     AnomalySample
     """
-    from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
     out = Path(out)
@@ -76,13 +75,7 @@ def run_demo(
     if data_dir.exists():
         shutil.rmtree(data_dir)
     dd.from_pandas(pdf, npartitions=npartitions).to_parquet(data_dir, write_index=False)
-    with (
-        worker_environment(),
-        LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _local_cluster(n_workers) as client:
         _say(quiet, f"LocalCluster with {n_workers} workers; dashboard: {client.dashboard_link}")
         ddf = dd.read_parquet(data_dir)
         start = time.perf_counter()
