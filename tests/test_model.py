@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
 from torch import nn
 
-from dask_anomaly.model import LEAKY_SLOPE, Autoencoder, default_architecture
+from dask_anomaly.model import (
+    BOTTLENECK_WIDTH,
+    LEAKY_SLOPE,
+    Activation,
+    Autoencoder,
+    aligned_copy,
+    default_architecture,
+)
 
 
 def test_shapes_and_mirrored_decoder() -> None:
@@ -23,10 +31,52 @@ def test_shapes_and_mirrored_decoder() -> None:
 
 
 def test_leaky_relu_between_layers_linear_code_and_output() -> None:
-    net = Autoencoder(6, (8,), 3)
-    acts = [m for m in net.modules() if isinstance(m, nn.LeakyReLU)]
-    assert len(acts) == 2 and all(a.negative_slope == LEAKY_SLOPE for a in acts)
+    net = Autoencoder(6, (8,), 3).eval()
+    acts = [m for m in net.modules() if isinstance(m, Activation)]
+    assert len(acts) == 2
+    x = torch.linspace(-3, 3, 8).reshape(1, 8)
+    assert torch.equal(acts[0](x), nn.functional.leaky_relu(x, LEAKY_SLOPE))
     assert isinstance(net.encoder[-1], nn.Linear) and isinstance(net.decoder[-1], nn.Linear)
+
+
+def test_dropout_masks_come_from_the_given_generator_only() -> None:
+    net = Autoencoder(6, (64,), 32, dropout=0.25, generator=torch.Generator().manual_seed(0))
+    x = torch.ones(200, 6)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    outs = []
+    for _ in range(2):
+        net.set_dropout_generator(torch.Generator().manual_seed(7))
+        outs.append(net.train()(x))
+    assert torch.equal(torch.get_rng_state(), before)  # the global generator is untouched
+    assert torch.equal(outs[0], outs[1])  # same generator seed, same masks
+    hidden = net.encoder[1](net.encoder[0](x))
+    assert 0.2 < (hidden == 0).float().mean() < 0.3  # about a quarter of the units dropped
+    net.set_dropout_generator(None)
+    with pytest.raises(RuntimeError, match="set_dropout_generator"):
+        net(x)
+    assert torch.equal(net.eval()(x), net(x))  # evaluation: no dropout, deterministic
+
+
+def test_dropout_changes_no_weight_names_and_is_absent_from_inference() -> None:
+    plain = Autoencoder(5, (8,), 3, generator=torch.Generator().manual_seed(1))
+    dropped = Autoencoder(5, (8,), 3, generator=torch.Generator().manual_seed(1), dropout=0.5)
+    assert plain.state_dict().keys() == dropped.state_dict().keys()
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(plain.eval()(x), dropped.eval()(x))
+    copy = aligned_copy(dropped.train())
+    assert not any(isinstance(m, Activation) for m in copy)  # plain LeakyReLU, nothing shared
+    assert dropped.training  # the copy did not switch the trained network to eval
+
+
+def test_dropout_generator_is_not_pickled() -> None:
+    net = Autoencoder(4, (8,), 2, dropout=0.1)
+    net.set_dropout_generator(torch.Generator().manual_seed(0))
+    clone = pickle.loads(pickle.dumps(net))
+    assert all(m.generator is None for m in clone.modules() if isinstance(m, Activation))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        Autoencoder(4, (8,), 2, dropout=1.0)
 
 
 def test_xavier_uniform_initialisation_and_zero_bias() -> None:
@@ -47,8 +97,10 @@ def test_initialisation_is_seeded_by_the_generator() -> None:
 
 
 @pytest.mark.parametrize("n_features", [1, 2, 3, 8, 32, 64, 500])
-def test_default_architecture_narrows_to_a_smaller_code(n_features: int) -> None:
+def test_default_architecture_widens_with_the_input_and_keeps_a_fixed_code(
+    n_features: int,
+) -> None:
     hidden, bottleneck = default_architecture(n_features)
-    assert len(hidden) == 2 and hidden[0] >= hidden[1] >= bottleneck >= 1
-    if n_features > 1:
-        assert bottleneck < n_features
+    assert len(hidden) == 2 and hidden[0] == 2 * hidden[1]
+    assert 64 <= hidden[0] <= 256 and hidden[0] >= min(2 * n_features, 256)
+    assert hidden[1] >= bottleneck == BOTTLENECK_WIDTH

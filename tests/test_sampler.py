@@ -53,6 +53,8 @@ def test_sklearn_clone_when_available() -> None:
         ({"hidden_layers": "64,32"}, "hidden_layers must be a sequence"),
         ({"bottleneck": 0}, "bottleneck must be a positive integer or None"),
         ({"learning_rate": 0}, "learning_rate must be a positive number"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
+        ({"dropout": -0.1}, "dropout must be a number in"),
         ({"training": "online"}, "training must be one of"),
         ({"device": "tpu"}, "device must be one of"),
         ({"random_state": -1}, "random_state must be a non-negative integer"),
@@ -86,7 +88,7 @@ def test_fit_returns_self_and_sets_attributes(pdf: pd.DataFrame) -> None:
     assert sampler.feature_names_in_ == [f"f{j}" for j in range(8)] + ["segment"]
     assert sampler.n_features_in_ == 9
     assert sampler.n_train_rows_ == len(pdf) and sampler.n_rows_fit_ == len(pdf)
-    assert sampler.hidden_layers_ == (20, 10) and sampler.bottleneck_ == 3
+    assert sampler.hidden_layers_ == (64, 32) and sampler.bottleneck_ == 32
 
 
 def test_explicit_architecture(pdf: pd.DataFrame) -> None:

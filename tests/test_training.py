@@ -25,11 +25,12 @@ def test_loss_falls_on_structured_data() -> None:
     assert history[-1] < 0.25 * history[0]
 
 
-def test_same_seed_same_model_and_history() -> None:
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_same_seed_same_model_and_history(dropout: float) -> None:
     X = structured()
-    a, ha = train_autoencoder(X, epochs=3, random_state=7, **PARAMS)
-    b, hb = train_autoencoder(X, epochs=3, random_state=7, **PARAMS)
-    c, hc = train_autoencoder(X, epochs=3, random_state=8, **PARAMS)
+    a, ha = train_autoencoder(X, epochs=3, random_state=7, dropout=dropout, **PARAMS)
+    b, hb = train_autoencoder(X, epochs=3, random_state=7, dropout=dropout, **PARAMS)
+    c, hc = train_autoencoder(X, epochs=3, random_state=8, dropout=dropout, **PARAMS)
     assert ha == hb and ha != hc
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=False))
     assert not a.training  # returned in eval mode
@@ -39,7 +40,7 @@ def test_training_does_not_touch_global_rng() -> None:
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    train_autoencoder(structured(200), epochs=1, random_state=0, **PARAMS)
+    train_autoencoder(structured(200), epochs=1, random_state=0, dropout=0.2, **PARAMS)
     assert torch.equal(torch.rand(1), before)
 
 

@@ -22,6 +22,7 @@ from ._cli_runtime import Session, console, open_session
 from .config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DEVICE,
+    DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_CATEGORIES,
@@ -147,6 +148,7 @@ def run_sample(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        dropout=args.dropout,
         train_rows=args.train_rows,
         training=args.training,
         random_state=args.seed,
@@ -439,6 +441,13 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LEARNING_RATE,
         metavar="LR",
         help="Adam's step size",
+    )
+    group.add_argument(
+        "--dropout",
+        type=float,
+        default=DEFAULT_DROPOUT,
+        metavar="P",
+        help="share of hidden units dropped in each training step (0 turns it off)",
     )
     group.add_argument(
         "--train-rows",

@@ -21,7 +21,12 @@ DEFAULT_BOTTLENECK: Final = None  # derived from the number of features
 DEFAULT_EPOCHS: Final = 40
 DEFAULT_BATCH_SIZE: Final = 256
 DEFAULT_LEARNING_RATE: Final = 1e-3
+#: Share of hidden units dropped in each training step.
+DEFAULT_DROPOUT: Final = 0.1
 DEFAULT_TRAIN_ROWS: Final = 100_000
+#: A training sample smaller than this is flagged as too small to be reliable (the smallest
+#: ADBench development dataset, glass, has 214 rows and is scored well).
+MIN_TRAINING_ROWS: Final = 100
 DEFAULT_TRAINING: Final = "sample"
 DEFAULT_RANDOM_STATE: Final = 0
 DEFAULT_DEVICE: Final = "auto"

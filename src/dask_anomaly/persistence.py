@@ -319,7 +319,9 @@ def _build_sampler(
     for name, value in decode_value(manifest["fitted"]).items():
         setattr(sampler, name, value)
     widths = [int(w) for w in manifest["module"]["layer_widths"]]
-    module = Autoencoder(widths[0], sampler.hidden_layers_, sampler.bottleneck_)
+    module = Autoencoder(
+        widths[0], sampler.hidden_layers_, sampler.bottleneck_, dropout=float(sampler.dropout)
+    )
     if module.layer_widths != widths or widths[0] != len(preprocessor.feature_names_out_):
         raise ModelFileError("The network's layer widths do not match the stored architecture.")
     module.load_state_dict(state, strict=True)

@@ -29,6 +29,7 @@ from .config import (
     DEFAULT_CLIP,
     DEFAULT_CODE_WEIGHT,
     DEFAULT_DEVICE,
+    DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_HIDDEN_LAYERS,
     DEFAULT_LEARNING_RATE,
@@ -39,6 +40,7 @@ from .config import (
     DEFAULT_TRAIN_ROWS,
     DEFAULT_TRAINING,
     DEVICES,
+    MIN_TRAINING_ROWS,
     TRAINING_MODES,
 )
 from .exceptions import DaskAnomalyWarning, EmptyDataError
@@ -125,6 +127,9 @@ class AutoencoderSampler(BaseEstimator):
         them all, within the ``train_rows`` budget.
     code_weight : float, default=0.3
         Weight of the bottleneck-code distance in the score; 0 scores by reconstruction only.
+    dropout : float, default=0.1
+        Share of hidden units dropped at random in each training step (0 turns it off). With
+        the default wide code it keeps the network from learning to copy its input.
 
     Attributes
     ----------
@@ -184,6 +189,7 @@ class AutoencoderSampler(BaseEstimator):
         score_batch_size: int = DEFAULT_SCORE_BATCH_SIZE,
         stream_partitions: int | None = DEFAULT_STREAM_PARTITIONS,
         code_weight: float = DEFAULT_CODE_WEIGHT,
+        dropout: float = DEFAULT_DROPOUT,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.bottleneck = bottleneck
@@ -202,6 +208,7 @@ class AutoencoderSampler(BaseEstimator):
         self.score_batch_size = score_batch_size
         self.stream_partitions = stream_partitions
         self.code_weight = code_weight
+        self.dropout = dropout
 
     # ----------------------------------------------------------------- validation
     def _validate_params(self) -> None:
@@ -233,6 +240,9 @@ class AutoencoderSampler(BaseEstimator):
             or not (0 <= weight < np.inf)
         ):
             raise ValueError(f"code_weight must be a non-negative number, got {weight!r}.")
+        rate = self.dropout
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 <= rate < 1):
+            raise ValueError(f"dropout must be a number in [0, 1), got {rate!r}.")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < np.inf):
             raise ValueError(f"learning_rate must be a positive number, got {lr!r}.")
@@ -297,7 +307,7 @@ class AutoencoderSampler(BaseEstimator):
         )
         bottleneck = int(self.bottleneck) if self.bottleneck is not None else default_bottleneck
         chunks, n_train = self._training_chunks(X, kind, preprocessor)
-        caveats = self._check_sample_size(n_train, n_out, hidden, bottleneck)
+        caveats = self._check_sample_size(n_train, bottleneck)
         module, history = train_on_chunks(
             chunks,
             n_features=n_out,
@@ -307,6 +317,7 @@ class AutoencoderSampler(BaseEstimator):
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             random_state=int(self.random_state),
+            dropout=float(self.dropout),
             device=str(device),
             verbose=self.verbose,
         )
@@ -419,17 +430,14 @@ class AutoencoderSampler(BaseEstimator):
             np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2]
         )
 
-    def _check_sample_size(
-        self, n_train: int, n_features: int, hidden: tuple[int, ...], bottleneck: int
-    ) -> list[str]:
+    def _check_sample_size(self, n_train: int, bottleneck: int) -> list[str]:
         """Warn when the training sample is too small for the model; return the caveats."""
-        n_params = Autoencoder(n_features, hidden, bottleneck).n_parameters()
         caveats = []
-        if n_train < n_params:
+        if n_train < MIN_TRAINING_ROWS:
             caveats.append(
-                f"The training sample has {n_train} rows but the model has {n_params} parameters; "
+                f"The training sample has {n_train} rows, fewer than {MIN_TRAINING_ROWS}; "
                 "a sample this small cannot separate normal from anomalous rows reliably. "
-                "Use more rows (train_rows) or a smaller model (hidden_layers, bottleneck)."
+                "Use more rows (train_rows or more data)."
             )
         if n_train <= bottleneck:
             caveats.append(

@@ -62,12 +62,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def torch_seeds(random_state: int) -> tuple[int, int]:
-    """Derive independent seeds for weight initialisation and batch shuffling."""
-    init_seed, shuffle_seed = np.random.SeedSequence(random_state).generate_state(
-        2, dtype=np.uint64
-    )
-    return int(init_seed >> np.uint64(1)), int(shuffle_seed >> np.uint64(1))
+def torch_seeds(random_state: int) -> tuple[int, int, int]:
+    """Derive independent seeds for weight initialisation, batch shuffling and dropout."""
+    states = np.random.SeedSequence(random_state).generate_state(3, dtype=np.uint64)
+    init_seed, shuffle_seed, dropout_seed = (int(s >> np.uint64(1)) for s in states)
+    return init_seed, shuffle_seed, dropout_seed
 
 
 def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
@@ -100,6 +99,7 @@ def train_autoencoder(
     batch_size: int,
     learning_rate: float,
     random_state: int,
+    dropout: float = 0.0,
     device: str = "cpu",
     verbose: bool = False,
 ) -> tuple[Autoencoder, list[float]]:
@@ -109,7 +109,7 @@ def train_autoencoder(
     ----------
     X : numpy.ndarray of shape (n_rows, n_features)
         Preprocessed float32 training rows.
-    hidden_layers, bottleneck : see :class:`~dask_anomaly.model.Autoencoder`.
+    hidden_layers, bottleneck, dropout : see :class:`~dask_anomaly.model.Autoencoder`.
     epochs : int
         Passes over ``X``.
     batch_size : int
@@ -152,6 +152,7 @@ def train_autoencoder(
         batch_size=batch_size,
         learning_rate=learning_rate,
         random_state=random_state,
+        dropout=dropout,
         device=device,
         verbose=verbose,
     )
@@ -167,6 +168,7 @@ def train_on_chunks(
     batch_size: int,
     learning_rate: float,
     random_state: int,
+    dropout: float = 0.0,
     device: str = "cpu",
     verbose: bool = False,
 ) -> tuple[Autoencoder, list[float]]:
@@ -176,11 +178,16 @@ def train_on_chunks(
     partition, so only the chunk being trained on (and the one being prefetched) is in memory.
     Parameters and results are those of :func:`train_autoencoder`.
     """
-    init_seed, shuffle_seed = torch_seeds(random_state)
+    init_seed, shuffle_seed, dropout_seed = torch_seeds(random_state)
     target = torch.device(device)
     module = Autoencoder(
-        n_features, hidden_layers, bottleneck, generator=torch.Generator().manual_seed(init_seed)
+        n_features,
+        hidden_layers,
+        bottleneck,
+        generator=torch.Generator().manual_seed(init_seed),
+        dropout=dropout,
     ).to(target)
+    module.set_dropout_generator(torch.Generator(device=target).manual_seed(dropout_seed))
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
     history: list[float] = []
@@ -202,6 +209,7 @@ def train_on_chunks(
             _report_epoch(bar, epoch, epochs, mean_loss, verbose)
     if bar is not None:
         bar.close()
+    module.set_dropout_generator(None)
     return module.cpu().eval(), history
 
 
