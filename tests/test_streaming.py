@@ -26,7 +26,8 @@ def big() -> pd.DataFrame:
 
 
 def stream_sampler(**overrides: object) -> AutoencoderSampler:
-    params: dict[str, object] = {"training": "stream", "train_rows": 6000, "epochs": 10}
+    # precision@20 on `big`: 0.95 with 20 epochs, 0.85 with 10
+    params: dict[str, object] = {"training": "stream", "train_rows": 6000, "epochs": 20}
     params.update(overrides)
     return make_sampler(**params)
 

@@ -79,3 +79,21 @@ def test_training_on_gpu_matches_shapes() -> None:
         structured(500), epochs=2, random_state=0, device="cuda", **PARAMS
     )
     assert len(history) == 2 and next(net.parameters()).device.type == "cpu"
+
+
+def test_adam_falls_back_without_a_fused_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dask_anomaly import training
+
+    real = torch.optim.Adam
+
+    def no_fused(params: object, **kwargs: object) -> torch.optim.Adam:
+        if kwargs.pop("fused", False):
+            raise RuntimeError("fused=True requires all the params to be CUDA tensors")
+        return real(params, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training.torch.optim, "Adam", no_fused)
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    optimizer = training._adam(params, 1e-3)
+    assert isinstance(optimizer, real) and not optimizer.defaults["fused"]
+    monkeypatch.undo()
+    assert training._adam(params, 1e-3).defaults["fused"] in (True, None)

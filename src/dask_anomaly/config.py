@@ -33,7 +33,7 @@ DEFAULT_DEVICE: Final = "auto"
 DEFAULT_MAX_CATEGORIES: Final = 20
 #: Weight of the bottleneck-code (Mahalanobis) distance in the score, next to the
 #: reconstruction error; both parts are normalised by their median on the training sample.
-DEFAULT_CODE_WEIGHT: Final = 0.3
+DEFAULT_CODE_WEIGHT: Final = 0.6
 #: Rows of the training sample (lowest hashes) used to calibrate the score.
 CALIBRATION_ROWS: Final = 20_000
 #: Model inputs are clipped to +-DEFAULT_CLIP standard deviations (outputs are never clipped).

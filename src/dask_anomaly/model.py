@@ -140,8 +140,10 @@ class Activation(nn.Module):
                 "Dropout in training needs a generator; call "
                 "Autoencoder.set_dropout_generator first."
             )
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.dropout
-        return x * keep / (1.0 - self.dropout)
+        keep = 1.0 - self.dropout
+        # one draw and one in-place scaling: the mask holds 0 or 1/keep
+        mask = torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+        return x * mask
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()

@@ -125,7 +125,7 @@ class AutoencoderSampler(BaseEstimator):
     stream_partitions : int or None, default=None
         With ``training="stream"``: partitions visited per epoch (a seeded subset); None visits
         them all, within the ``train_rows`` budget.
-    code_weight : float, default=0.3
+    code_weight : float, default=0.6
         Weight of the bottleneck-code distance in the score; 0 scores by reconstruction only.
     dropout : float, default=0.1
         Share of hidden units dropped at random in each training step (0 turns it off). With
