@@ -32,6 +32,9 @@ def arch(d: int, cfg: dict) -> tuple[list[int], int]:
         return [first, max(first // 2, b)], b
     if mode == "pyod":
         return [64, 32], 32
+    if mode == "wide":
+        first = min(256, max(32, 2 * d))
+        return [first, max(first // 2, d)], max(2, min(64, d))
     if mode == "half":
         b = max(2, min(32, d // 2))
         first = min(128, max(16, 2 * d))
@@ -50,6 +53,8 @@ def net(d: int, hidden: list[int], b: int, cfg: dict, gen: torch.Generator) -> n
     for i in range(n):
         layers.append(nn.Linear(widths[i], widths[i + 1]))
         if i < n - 1 and i != len(hidden):
+            if cfg.get("bn"):
+                layers.append(nn.BatchNorm1d(widths[i + 1]))
             layers.append(nn.LeakyReLU(0.01))
             if cfg.get("dropout", 0):
                 layers.append(nn.Dropout(cfg["dropout"]))
@@ -102,6 +107,8 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
     opt = torch.optim.Adam(m.parameters(), lr=cfg.get("lr", 1e-3), weight_decay=cfg.get("wd", 0.0))
     epochs = cfg.get("epochs", 20)
     bs = cfg.get("bs", 256)
+    if cfg.get("bs_auto"):
+        bs = int(min(bs, max(cfg.get("bs_min", 32), n // cfg["bs_auto"])))
     min_steps = cfg.get("min_steps", 0)
     steps_per_epoch = -(-n // bs)
     if min_steps and epochs * steps_per_epoch < min_steps:
@@ -139,7 +146,7 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
     if cfg.get("latent", 0):
         m.eval()
         with torch.no_grad():
-            nb = len(hidden) * 2 + 1 if not cfg.get("dropout", 0) else len(hidden) * 3 + 1
+            nb = len(hidden) * (2 + bool(cfg.get("dropout", 0)) + bool(cfg.get("bn"))) + 1
             enc = m[:nb]
             Z = enc(T).double()
         Zt = Z[active]
@@ -149,6 +156,8 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
         D = Z - mu
         maha = (D @ torch.linalg.inv(C) * D).sum(1)
         extra = maha / Z.shape[1]
+    if cfg.get("tail"):
+        return tail_score(m, T, e, active, hidden, cfg)
     norm = cfg.get("norm", "none")
     if norm != "none":
         ref = e[active] if cfg.get("norm_on_active", True) else e
@@ -167,6 +176,48 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
         ref_r = r[active]
         r = r / ref_r.median() + cfg["latent"] * extra / extra[active].median()
     return r.numpy()
+
+
+def _tails(ref: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """-log of the share of reference values at least as large (per column), ECDF with +1."""
+    n = len(ref)
+    out = np.empty_like(vals)
+    for j in range(vals.shape[1]):
+        srt = np.sort(ref[:, j])
+        ge = n - np.searchsorted(srt, vals[:, j], side="left")
+        out[:, j] = -np.log((ge + 1) / (n + 1))
+    return out
+
+
+def tail_score(m, T, e, active, hidden, cfg):
+    E = e.numpy()
+    ref = E[active.numpy()]
+    mode = cfg["tail"]
+    if mode == "ecdf":
+        parts = _tails(ref, E)
+        r = parts.sum(1) if cfg.get("agg", "sum") == "sum" else parts.max(1)
+    elif mode == "norm":
+        s = np.median(ref, 0)
+        s = np.maximum(s, 1e-6 * max(s.max(), 1e-12))
+        r = (E / s).mean(1)
+    r = r / np.median(r[active.numpy()])
+    if cfg.get("latent", 0):
+        m.eval()
+        with torch.no_grad():
+            nb = len(hidden) * (2 + bool(cfg.get("dropout", 0)) + bool(cfg.get("bn"))) + 1
+            Z = m[:nb](T).double().numpy()
+        Zt = Z[active.numpy()]
+        mu = Zt.mean(0)
+        C = np.cov((Zt - mu).T).reshape(Z.shape[1], Z.shape[1])
+        w, V = np.linalg.eigh(C)
+        w = np.maximum(w, 1e-6 * w.max())
+        W = (Z - mu) @ (V / np.sqrt(w))
+        if cfg.get("code_tail"):
+            c = _tails(np.abs(W[active.numpy()]), np.abs(W)).sum(1)
+        else:
+            c = (W ** 2).sum(1)
+        r = r + cfg["latent"] * c / np.median(c[active.numpy()])
+    return r
 
 
 def detector(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
