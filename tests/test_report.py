@@ -18,6 +18,7 @@ def test_report_fields(pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler) ->
     assert arch["layer_widths"] == fitted_sampler.module_.layer_widths
     assert arch["n_parameters"] == fitted_sampler.module_.n_parameters()
     assert "LeakyReLU" in arch["activation"] and "Xavier" in arch["initialisation"]
+    assert "dropout 0.1 in training" in arch["activation"]
     assert report.feature_columns == fitted_sampler.feature_names_in_
     assert report.sample_size == N_PLANTED and report.rows_processed == len(pdf)
     assert report.partitions == 1 and report.random_state == 0

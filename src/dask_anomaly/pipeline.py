@@ -168,7 +168,8 @@ def build_report(
     return SamplingReport(
         architecture={
             "layer_widths": list(module.layer_widths),
-            "activation": f"LeakyReLU(negative_slope={LEAKY_SLOPE})",
+            "activation": f"LeakyReLU(negative_slope={LEAKY_SLOPE})"
+            + (f" + dropout {module.dropout:g} in training" if module.dropout else ""),
             "initialisation": "Xavier uniform, zero biases",
             "n_parameters": module.n_parameters(),
         },
