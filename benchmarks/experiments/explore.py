@@ -23,6 +23,9 @@ DATA = Path("/work/shared/data/adbench")
 OUT = Path(__file__).parent / "out"
 
 
+TARGET: list = [None]
+
+
 def arch(d: int, cfg: dict) -> tuple[list[int], int]:
     mode = cfg.get("arch", "lib")
     if mode == "lib":
@@ -142,6 +145,11 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
             loss.backward()
             opt.step()
     e = errors(m, T).double()
+    if TARGET[0] is not None:
+        m.eval()
+        with torch.no_grad():
+            e = (m(T).double() - torch.from_numpy(TARGET[0]).double()).square()
+        m.train()
     extra = None
     if cfg.get("latent", 0):
         m.eval()
@@ -252,6 +260,8 @@ def main() -> None:
         pdf = pd.read_parquet(path)
         y = pdf.pop("label").to_numpy()
         X = preprocess(pdf, cfg)
+        if cfg.get("target_clip"):  # model input clipped at `clip`, errors vs a wider clip
+            TARGET[0] = preprocess(pdf, {**cfg, "clip": cfg["target_clip"]})
         for seed in range(a.seeds):
             t = time.perf_counter()
             s = detector(X, seed, cfg)
