@@ -141,11 +141,15 @@ def bare_training_rows_per_s(X: np.ndarray, sampler, *, batch_size: int, epochs:
     import torch
 
     from dask_anomaly.model import Autoencoder
-    from dask_anomaly.training import DEFAULT_TRAINING_THREADS
+    from dask_anomaly.training import DEFAULT_TRAINING_THREADS, _adam
 
     torch.set_num_threads(DEFAULT_TRAINING_THREADS)  # the same thread count as the library
-    net = Autoencoder(X.shape[1], sampler.hidden_layers_, sampler.bottleneck_)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    # the same network (dropout included) and the same optimizer (fused Adam where available)
+    net = Autoencoder(
+        X.shape[1], sampler.hidden_layers_, sampler.bottleneck_, dropout=sampler.dropout
+    ).train()
+    net.set_dropout_generator(torch.Generator().manual_seed(1))
+    opt = _adam(list(net.parameters()), 1e-3)
     t = torch.from_numpy(X)
     gen = torch.Generator().manual_seed(0)
     start = time.perf_counter()
@@ -173,6 +177,7 @@ def our_training_seconds(chunks, sampler, *, epochs: int) -> float:  # type: ign
         batch_size=sampler.batch_size,
         learning_rate=1e-3,
         random_state=0,
+        dropout=sampler.dropout,
     )
     return time.perf_counter() - start
 
