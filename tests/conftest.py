@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import dask
 import dask.dataframe as dd
 import pandas as pd
@@ -11,6 +17,9 @@ import torch
 from dask_anomaly import AutoencoderSampler
 from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
 from dask_anomaly.parallel import worker_environment
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # Small test matrices run fastest on one thread, and the suite shares 2 cores with Dask workers.
 torch.set_num_threads(1)
@@ -82,3 +91,31 @@ def scheduler(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Run the body under each of Dask's local schedulers."""
     with dask.config.set(scheduler=request.param):
         yield request.param
+
+
+def killing_once(ddf: dd.DataFrame, marker: Path, partition: int) -> dd.DataFrame:
+    """``ddf`` whose partition ``partition`` kills its worker process the first time it is
+    computed; the file ``marker`` records that it happened."""
+
+    def die_once(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:  # type: ignore[type-arg]
+        if partition_info and partition_info["number"] == partition and not marker.exists():
+            marker.touch()
+            os._exit(1)  # the worker process dies here, holding its tasks
+        return part
+
+    return ddf.map_partitions(die_once, meta=ddf._meta)
+
+
+@contextmanager
+def fresh_cluster() -> Iterator[Client]:
+    """A new LocalCluster of 2 single-threaded worker processes, set as Dask's scheduler."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+        dask.config.set(scheduler=client),
+    ):
+        yield client

@@ -118,71 +118,40 @@ def test_sample_logs_progress_and_warnings_to_stderr(sampled: tuple[int, str, Pa
     assert "Traceback" not in err
 
 
-def test_score_with_the_saved_model(sampled: tuple[int, str, Path], data: Path) -> None:
-    out = data / "scored_csv"
-    code, _, err = run_main(
+def score_main(data: Path, csv: str, out: Path, k: object, *extra: str) -> tuple[int, str, str]:
+    """``dask-anomaly score`` with the saved model on ``data / csv``, threaded scheduler."""
+    return run_main(
         "score",
         "--model",
         str(data / "model.zip"),
-        str(data / "data.csv"),
+        str(data / csv),
         "--out",
         str(out),
         "--k",
-        str(K),
+        str(k),
         "--scheduler",
         "threads",
-        "--quiet",
+        *extra,
     )
+
+
+def test_score_with_the_saved_model(sampled: tuple[int, str, Path], data: Path) -> None:
+    out = data / "scored_csv"
+    code, _, err = score_main(data, "data.csv", out, str(K), "--quiet")
     assert (code, err) == (0, "")
     first = pd.read_parquet(sampled[2] / "sample.parquet")
     again = pd.read_parquet(out / "sample.parquet")
     assert again["row_id"].tolist() == first["row_id"].tolist()
     np.testing.assert_allclose(again[SCORE_COLUMN], first[SCORE_COLUMN], rtol=1e-6)
     assert json.loads((out / "report.json").read_text())["run"]["command"] == "score"
-    code, _, err = run_main(
-        "score",
-        "--model",
-        str(data / "model.zip"),
-        str(data / "data.csv"),
-        "--out",
-        str(out),
-        "--k",
-        "3",
-        "--scheduler",
-        "threads",
-        "--quiet",
-    )
+    code, _, err = score_main(data, "data.csv", out, "3", "--quiet")
     assert code == 2 and "exists; pass --overwrite" in err
-    code, _, err = run_main(
-        "score",
-        "--model",
-        str(data / "model.zip"),
-        str(data / "data.csv"),
-        "--out",
-        str(out),
-        "--k",
-        "3",
-        "--scheduler",
-        "threads",
-        "--quiet",
-        "--overwrite",
-    )
+    code, _, err = score_main(data, "data.csv", out, "3", "--quiet", "--overwrite")
     assert code == 0 and len(pd.read_parquet(out / "sample.parquet")) == 3
 
 
 def test_score_refuses_mismatched_columns(sampled: tuple[int, str, Path], data: Path) -> None:
-    code, _, err = run_main(
-        "score",
-        "--model",
-        str(data / "model.zip"),
-        str(data / "no_f3.csv"),
-        "--out",
-        str(data / "never"),
-        "--k",
-        "3",
-        "--scheduler",
-        "threads",
-    )
+    code, _, err = score_main(data, "no_f3.csv", data / "never", "3")
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: The input does not fit the model")
     assert "missing ['f3']" in err and not (data / "never").exists()
@@ -236,18 +205,7 @@ def test_unexpected_failure_exits_1_with_traceback(
         raise RuntimeError("boom")
 
     monkeypatch.setattr("dask_anomaly.cli.select_sample", boom)
-    code, _, err = run_main(
-        "score",
-        "--model",
-        str(data / "model.zip"),
-        str(data / "data.csv"),
-        "--out",
-        str(data / "never"),
-        "--k",
-        "2",
-        "--scheduler",
-        "threads",
-    )
+    code, _, err = score_main(data, "data.csv", data / "never", "2")
     assert code == 1 and "Traceback" in err and "RuntimeError: boom" in err
     assert err.rstrip().splitlines()[-1].startswith("error: unexpected failure (RuntimeError)")
 

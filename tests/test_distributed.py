@@ -13,7 +13,7 @@ from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
 from dask_anomaly.parallel import WORKER_ENVIRON
 from dask_anomaly.scoring import score_partition
 
-from .conftest import N_PLANTED, make_sampler
+from .conftest import N_PLANTED, fresh_cluster, killing_once, make_sampler
 
 
 @pytest.fixture
@@ -100,27 +100,10 @@ def test_worker_killed_while_scoring_gives_the_same_sample(
     tmp_path, ddf: dd.DataFrame, fitted_sampler: AutoencoderSampler
 ) -> None:  # type: ignore[no-untyped-def]
     """A worker process dies mid-computation; Dask reruns its tasks and the sample is unchanged."""
-    import os
-
-    from distributed import Client, LocalCluster
-
-    marker = str(tmp_path / "killed")
-
-    def die_once(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:  # type: ignore[type-arg]
-        if partition_info and partition_info["number"] == 2 and not os.path.exists(marker):
-            open(marker, "w").close()
-            os._exit(1)  # the worker process dies here, holding its tasks
-        return part
-
-    fragile = ddf.map_partitions(die_once, meta=ddf._meta)
+    marker = tmp_path / "killed"
+    fragile = killing_once(ddf, marker, partition=2)
     expected = fitted_sampler.sample(ddf, k=N_PLANTED).sample
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster, set_as_default=False) as fresh,
-        dask.config.set(scheduler=fresh),
-    ):
+    with fresh_cluster():
         result = fitted_sampler.sample(fragile, k=N_PLANTED)
-    assert os.path.exists(marker)  # the worker really died
+    assert marker.exists()  # the worker really died
     pd.testing.assert_frame_equal(result.sample, expected)

@@ -16,7 +16,7 @@ from dask_anomaly.scoring import (
     POSITION_COLUMN,
     combine_topk,
     finish_topk,
-    reconstruction_errors,
+    score_components,
     score_partition,
     scored_partition,
     top_order,
@@ -70,24 +70,26 @@ def test_tree_of_partition_topk_equals_global_sort(
     assert top.n_rows == len(scores) and top.n_partitions == len(pieces)
 
 
-def test_reconstruction_errors_do_not_depend_on_batching_or_position() -> None:
+def test_score_components_do_not_depend_on_batching_or_position() -> None:
     raw = Autoencoder(7, (16, 8), 3, generator=torch.Generator().manual_seed(0))
     net = aligned_copy(raw)
     X = np.random.default_rng(0).normal(size=(3000, 7)).astype(np.float32)
-    full = reconstruction_errors(net, X, batch_size=4096)
+    calibration = {"code_center": np.full(3, 0.1), "code_whitening": np.eye(3) * 2.0}
+
+    def errors(rows: np.ndarray, batch_size: int) -> np.ndarray:
+        return score_components(
+            net, rows, n_encoder_layers=len(raw.encoder), batch_size=batch_size, **calibration
+        )[0]
+
+    full = errors(X, 4096)
     for cut in (1, 3, 100, 257, 571, 999, 1333):
-        pieces = np.concatenate(
-            [
-                reconstruction_errors(net, X[:cut], batch_size=256),
-                reconstruction_errors(net, X[cut:], batch_size=1000),
-            ]
-        )
+        pieces = np.concatenate([errors(X[:cut], 256), errors(X[cut:], 1000)])
         np.testing.assert_array_equal(pieces, full)
     with torch.no_grad():
         expected = ((raw(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2).mean(dim=1)
     np.testing.assert_allclose(full, expected.double().numpy(), rtol=1e-5)
     assert full.dtype == np.float64
-    assert reconstruction_errors(net, X[:0], batch_size=256).shape == (0,)
+    assert errors(X[:0], 256).shape == (0,)
 
 
 def test_score_partition_keeps_index(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]

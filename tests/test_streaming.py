@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import weakref
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -17,7 +15,7 @@ from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
 from dask_anomaly.parallel import PartitionStream
 from dask_anomaly.preprocessing import TabularPreprocessor
 
-from .conftest import NON_FEATURES, make_sampler
+from .conftest import NON_FEATURES, fresh_cluster, killing_once, make_sampler
 
 
 @pytest.fixture(scope="module")
@@ -108,26 +106,11 @@ def test_stream_divergence_leaves_sampler_unfitted(big: pd.DataFrame) -> None:
 
 def test_worker_lost_during_streamed_training(tmp_path, big: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     """A worker dies while a partition is being streamed: Dask recomputes it; same model."""
-    from distributed import Client, LocalCluster
-
-    marker = str(tmp_path / "killed")
-
-    def die_once(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:  # type: ignore[type-arg]
-        if partition_info and partition_info["number"] == 5 and not os.path.exists(marker):
-            open(marker, "w").close()
-            os._exit(1)
-        return part
-
+    marker = tmp_path / "killed"
     ddf = dd.from_pandas(big, npartitions=8)
-    fragile = ddf.map_partitions(die_once, meta=ddf._meta)
+    fragile = killing_once(ddf, marker, partition=5)
     expected = stream_sampler(epochs=3, train_rows=10**6).fit(ddf)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-        dask.config.set(scheduler=client),
-    ):
+    with fresh_cluster():
         got = stream_sampler(epochs=3, train_rows=10**6).fit(fragile)
-    assert os.path.exists(marker)
+    assert marker.exists()
     assert got.loss_history_ == expected.loss_history_

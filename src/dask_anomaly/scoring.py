@@ -28,33 +28,6 @@ _ROW_BLOCK = 64
 POSITION_COLUMN = "__dask_anomaly_position"
 
 
-def reconstruction_errors(
-    module: torch.nn.Module, X: np.ndarray, *, batch_size: int, device: torch.device | None = None
-) -> np.ndarray:
-    """Return each row's mean squared reconstruction error as float64.
-
-    ``module`` is the padded inference copy from :func:`~dask_anomaly.model.aligned_copy`.
-    Every forward pass sees a multiple of 64 rows of 64-byte aligned features (zero padding), so
-    a row's error does not depend on the rows around it or on partition boundaries.
-
-    Examples
-    --------
-    >>> from dask_anomaly.model import Autoencoder, aligned_copy
-    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
-    >>> reconstruction_errors(aligned_copy(net), np.zeros((5, 3), np.float32), batch_size=4).shape
-    (5,)
-    """
-    n, d = X.shape
-    errors = np.empty(n, dtype=np.float64)
-    with torch.inference_mode():
-        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
-            # padded columns reconstruct to exactly 0, so they add exact zeros to each sum;
-            # reduce over the whole padded batch, then slice: reductions also vary with shape
-            per_row = module(batch).sub_(batch).square_().sum(dim=1).div_(d)
-            errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
-    return errors
-
-
 def score_components(
     module: torch.nn.Sequential,
     X: np.ndarray,
@@ -67,12 +40,12 @@ def score_components(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's mean squared reconstruction error and its squared code distance (float64).
 
-    The error is that of :func:`reconstruction_errors`; the code distance is
-    ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis distance of the row's
-    bottleneck code. ``module`` is the aligned inference copy
+    The code distance is ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis
+    distance of the row's bottleneck code. ``module`` is the aligned inference copy
     (:func:`~dask_anomaly.model.aligned_copy`); its first ``n_encoder_layers`` layers form the
-    encoder. As in :func:`reconstruction_errors`, every forward pass and every reduction sees a
-    padded batch of fixed, aligned shape, so a row's values do not depend on its neighbours.
+    encoder. Every forward pass and every reduction sees a padded batch of fixed, aligned shape
+    (a multiple of 64 rows of 64-byte aligned features), so a row's values do not depend on its
+    neighbours or on partition boundaries.
 
     Examples
     --------
@@ -96,7 +69,8 @@ def score_components(
     with torch.inference_mode():
         for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
             code = encoder(batch)
-            # same operations as reconstruction_errors, so the error part is bitwise the same
+            # padded columns reconstruct to exactly 0, so they add exact zeros to each sum;
+            # reduce over the whole padded batch, then slice: reductions also vary with shape
             per_row = decoder(code).sub_(batch).square_().sum(dim=1).div_(d)
             errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
             white = torch.nn.functional.linear(code.sub_(center), whitening_t)
