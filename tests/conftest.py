@@ -16,6 +16,7 @@ import torch
 
 from dask_anomaly import AutoencoderSampler
 from dask_anomaly.datasets import PLANTED_COLUMN, make_planted
+from dask_anomaly.model import Autoencoder
 from dask_anomaly.parallel import worker_environment
 
 if TYPE_CHECKING:
@@ -119,3 +120,19 @@ def fresh_cluster() -> Iterator[Client]:
         dask.config.set(scheduler=client),
     ):
         yield client
+
+
+def ensemble_member(net: Autoencoder, k: int) -> Autoencoder:
+    """Member ``k`` of an ensemble network, copied out into a single autoencoder."""
+    widths = net.member_widths
+    n_hidden = (len(widths) - 3) // 2
+    single = Autoencoder(widths[0], widths[1 : n_hidden + 1], widths[n_hidden + 1])
+    big = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    small = [m for m in single.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for i, (b, s) in enumerate(zip(big, small, strict=True)):
+            rows = slice(k * s.out_features, (k + 1) * s.out_features)
+            cols = slice(None) if i == 0 else slice(k * s.in_features, (k + 1) * s.in_features)
+            s.weight.copy_(b.weight[rows, cols])
+            s.bias.copy_(b.bias[rows])
+    return single.eval()

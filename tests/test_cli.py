@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dask_anomaly import __version__
+from dask_anomaly import AutoencoderSampler, __version__
 from dask_anomaly.cli import main
 from dask_anomaly.config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
 from dask_anomaly.datasets import make_planted
 
 N_ROWS, K = 2000, 10
-FAST = ["--epochs", "2", "--hidden-layers", "16,8", "--bottleneck", "3"]
+FAST = ["--epochs", "2", "--hidden-layers", "16,8", "--bottleneck", "3", "--members", "2"]
 EXCLUDE = ["--exclude", "row_id,is_planted"]
 OUTPUTS = [
     "sample.parquet",
@@ -70,6 +70,8 @@ def sampled(data: Path) -> tuple[int, str, Path]:
             str(K),
             *FAST,
             *EXCLUDE,
+            "--code-weight",
+            "0.3",
             "--scheduler",
             "threads",
             "--model-out",
@@ -88,6 +90,10 @@ def test_sample_writes_every_output(sampled: tuple[int, str, Path], data: Path) 
     assert sample[SCORE_COLUMN].is_monotonic_decreasing and "f0" in sample and "when" in sample
     report = json.loads((out / "report.json").read_text())
     assert report["sample_size"] == K and report["rows_processed"] == N_ROWS
+    assert report["architecture"]["members"] == 2
+    params = AutoencoderSampler.load(data / "model.zip").get_params()
+    assert params["n_members"] == 2 and params["code_weight"] == 0.3
+    assert report["architecture"]["layer_widths"][1:-1] == [16, 8, 3, 8, 16]
     assert report["run"]["command"] == "sample" and len(report["explanations"]) == K
     assert len(report["explanations"][0]["top_features"]) == 3
     assert "## Top rows" in (out / "report.md").read_text()
@@ -165,6 +171,8 @@ def test_score_refuses_mismatched_columns(sampled: tuple[int, str, Path], data: 
         (["sample", "x.csv", "--out", "o", "--k", "1", "--fraction", "0.5"], "not allowed with"),
         (["sample", "x.csv", "--out", "o", "--k", "0"], "must be a positive integer, got '0'"),
         (["sample", "x.csv", "--out", "o", "--fraction", "2"], "must be a number in (0, 1]"),
+        (["sample", "x.csv", "--out", "o", "--k", "1", "--members", "0"], "positive integer"),
+        (["sample", "x.csv", "--out", "o", "--k", "1", "--code-weight", "-1"], "non-negative"),
         (["sample", "x.csv", "--out", "o", "--k", "1", "--hidden-layers", "64,x"], "64,32"),
         (["score", "x.csv", "--out", "o", "--k", "1"], "required: --model"),
         (["nonsense"], "invalid choice"),

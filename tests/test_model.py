@@ -18,6 +18,8 @@ from dask_anomaly.model import (
     default_architecture,
 )
 
+from .conftest import ensemble_member
+
 
 def test_shapes_and_mirrored_decoder() -> None:
     net = Autoencoder(10, (16, 12), 4)
@@ -104,3 +106,46 @@ def test_default_architecture_widens_with_the_input_and_keeps_a_fixed_code(
     assert len(hidden) == 2 and hidden[0] == 2 * hidden[1]
     assert 64 <= hidden[0] <= 256 and hidden[0] >= min(2 * n_features, 256)
     assert hidden[1] >= bottleneck == BOTTLENECK_WIDTH
+
+
+def test_ensemble_members_are_independent_blocks_of_one_network() -> None:
+    trio = Autoencoder(5, (12, 8), 3, generator=torch.Generator().manual_seed(0), n_members=3)
+    assert trio.member_widths == [5, 12, 8, 3, 8, 12, 5]
+    assert trio.layer_widths == [5, 36, 24, 9, 24, 36, 15]
+    single = Autoencoder(5, (12, 8), 3)
+    assert trio.n_parameters() == 3 * single.n_parameters()
+    members = [ensemble_member(trio.eval(), k) for k in range(3)]
+    x = torch.randn(50, 5)
+    with torch.no_grad():
+        out = trio(x)
+        for k, member in enumerate(members):  # output block k is member k's reconstruction
+            torch.testing.assert_close(out[:, 5 * k : 5 * (k + 1)], member(x))
+    first = [next(m.parameters()) for m in members]
+    assert not torch.equal(first[0], first[1])  # each member starts from its own weights
+    assert torch.equal(trio.targets(x), torch.cat([x, x, x], dim=1))
+
+
+def test_training_keeps_the_weights_between_members_at_zero() -> None:
+    trio = Autoencoder(4, (16,), 2, generator=torch.Generator().manual_seed(1), n_members=2)
+    trio.set_dropout_generator(torch.Generator().manual_seed(2))
+    zero_before = [m.weight == 0 for m in trio.modules() if isinstance(m, nn.Linear)]
+    optimizer = torch.optim.Adam(trio.parameters(), lr=1e-2)
+    x = torch.randn(64, 4)
+    for _ in range(5):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(trio(x), trio.targets(x)).backward()
+        trio.mask_gradients()
+        optimizer.step()
+    linears = [m for m in trio.modules() if isinstance(m, nn.Linear)]
+    for layer, was_zero in zip(linears[1:], zero_before[1:], strict=True):
+        assert was_zero.any() and (layer.weight[was_zero] == 0).all()
+    # member 1's loss does not reach member 0's weights
+    trio.zero_grad()
+    trio.eval()(x)[:, 4:].square().sum().backward()
+    assert linears[0].weight.grad[:16].abs().max() == 0
+    assert linears[0].weight.grad[16:].abs().max() > 0
+
+
+def test_n_members_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="n_members"):
+        Autoencoder(4, (8,), 2, n_members=0)

@@ -212,6 +212,20 @@ def test_inconsistent_content_is_refused(model_file: Path, tmp_path: Path) -> No
         AutoencoderSampler.load(_rewrite(model_file, tmp_path / "b.zip", manifest=manifest))
 
 
+def test_a_file_from_before_ensembles_loads_as_one_autoencoder(
+    pdf: pd.DataFrame, tmp_path: Path
+) -> None:
+    single = AutoencoderSampler(epochs=1, n_members=1, verbose=False).fit(pdf)
+    path = single.save(tmp_path / "single.zip")
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read(MANIFEST_MEMBER))
+    del manifest["params"]["n_members"]  # as written by dask-anomaly before the parameter
+    loaded = AutoencoderSampler.load(_rewrite(path, tmp_path / "old.zip", manifest=manifest))
+    assert loaded.n_members == 1 and loaded.module_.n_members == 1
+    expected = single.decision_function(pdf).to_numpy()
+    assert np.array_equal(loaded.decision_function(pdf).to_numpy(), expected)
+
+
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError):
         AutoencoderSampler.load(tmp_path)

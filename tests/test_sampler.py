@@ -55,6 +55,7 @@ def test_sklearn_clone_when_available() -> None:
         ({"learning_rate": 0}, "learning_rate must be a positive number"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
         ({"dropout": -0.1}, "dropout must be a number in"),
+        ({"n_members": 0}, "n_members must be a positive integer, got 0"),
         ({"training": "online"}, "training must be one of"),
         ({"device": "tpu"}, "device must be one of"),
         ({"random_state": -1}, "random_state must be a non-negative integer"),
@@ -93,7 +94,10 @@ def test_fit_returns_self_and_sets_attributes(pdf: pd.DataFrame) -> None:
 
 def test_explicit_architecture(pdf: pd.DataFrame) -> None:
     sampler = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4).fit(pdf)
-    assert sampler.module_.layer_widths == [10, 12, 4, 12, 10]
+    assert sampler.module_.member_widths == [10, 12, 4, 12, 10]
+    assert sampler.module_.layer_widths == [10, 36, 12, 36, 30]  # three members side by side
+    single = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4, n_members=1).fit(pdf)
+    assert single.module_.layer_widths == [10, 12, 4, 12, 10]
 
 
 def test_pandas_decision_function_and_sample(

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dask_anomaly._rowhash import lowest_hash_order, row_hashes, sampling_threshold
+from dask_anomaly.calibration import fit_calibration
 from dask_anomaly.config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
 from dask_anomaly.model import Autoencoder, aligned_copy
 from dask_anomaly.scoring import (
@@ -22,6 +23,8 @@ from dask_anomaly.scoring import (
     top_order,
     topk_partition,
 )
+
+from .conftest import ensemble_member
 
 
 def reference_top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -70,26 +73,84 @@ def test_tree_of_partition_topk_equals_global_sort(
     assert top.n_rows == len(scores) and top.n_partitions == len(pieces)
 
 
-def test_score_components_do_not_depend_on_batching_or_position() -> None:
-    raw = Autoencoder(7, (16, 8), 3, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("n_members", [1, 3])
+def test_score_components_do_not_depend_on_batching_or_position(n_members: int) -> None:
+    raw = Autoencoder(
+        7, (16, 8), 3, generator=torch.Generator().manual_seed(0), n_members=n_members
+    )
     net = aligned_copy(raw)
     X = np.random.default_rng(0).normal(size=(3000, 7)).astype(np.float32)
-    calibration = {"code_center": np.full(3, 0.1), "code_whitening": np.eye(3) * 2.0}
+    code = 3 * n_members
+    calibration = {"code_center": np.full(code, 0.1), "code_whitening": np.eye(code) * 2.0}
 
     def errors(rows: np.ndarray, batch_size: int) -> np.ndarray:
         return score_components(
-            net, rows, n_encoder_layers=len(raw.encoder), batch_size=batch_size, **calibration
+            net,
+            rows,
+            n_encoder_layers=len(raw.encoder),
+            batch_size=batch_size,
+            n_members=n_members,
+            **calibration,
         )[0]
 
     full = errors(X, 4096)
     for cut in (1, 3, 100, 257, 571, 999, 1333):
         pieces = np.concatenate([errors(X[:cut], 256), errors(X[cut:], 1000)])
         np.testing.assert_array_equal(pieces, full)
+    inputs = torch.from_numpy(X)
     with torch.no_grad():
-        expected = ((raw(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2).mean(dim=1)
+        expected = ((raw(inputs) - raw.targets(inputs)) ** 2).mean(dim=1)
     np.testing.assert_allclose(full, expected.double().numpy(), rtol=1e-5)
     assert full.dtype == np.float64
     assert errors(X[:0], 256).shape == (0,)
+
+
+def test_ensemble_parts_are_the_mean_error_and_the_summed_distance_of_its_members() -> None:
+    trio = Autoencoder(6, (16,), 4, generator=torch.Generator().manual_seed(3), n_members=3)
+    X = np.random.default_rng(1).normal(size=(500, 6)).astype(np.float32)
+    rows = X[:300]
+    calibration = fit_calibration(
+        aligned_copy(trio),
+        rows,
+        n_encoder_layers=len(trio.encoder),
+        bottleneck=12,
+        batch_size=128,
+        n_members=3,
+    )
+    # the whitening is block diagonal: one block per member, nothing across
+    white = calibration.code_whitening
+    assert np.count_nonzero(white[:4, 4:]) == 0 and np.count_nonzero(white[4:8, 8:]) == 0
+    errors, distances = score_components(
+        aligned_copy(trio),
+        X,
+        n_encoder_layers=len(trio.encoder),
+        batch_size=256,
+        n_members=3,
+        code_center=calibration.code_center,
+        code_whitening=white,
+    )
+    member_errors, member_distances = [], []
+    for k in range(3):
+        member = ensemble_member(trio, k)
+        alone = fit_calibration(
+            aligned_copy(member),
+            rows,
+            n_encoder_layers=len(member.encoder),
+            bottleneck=4,
+            batch_size=128,
+        )
+        e, d = score_components(
+            aligned_copy(member),
+            X,
+            n_encoder_layers=len(member.encoder),
+            batch_size=256,
+            code_center=alone.code_center,
+            code_whitening=alone.code_whitening,
+        )
+        member_errors.append(e)
+        member_distances.append(d)
+    np.testing.assert_allclose(errors, np.mean(member_errors, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(distances, np.sum(member_distances, axis=0), rtol=1e-4)
 
 
 def test_score_partition_keeps_index(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]

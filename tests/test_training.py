@@ -97,3 +97,13 @@ def test_adam_falls_back_without_a_fused_kernel(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(optimizer, real) and not optimizer.defaults["fused"]
     monkeypatch.undo()
     assert training._adam(params, 1e-3).defaults["fused"] in (True, None)
+
+
+def test_seeds_of_weights_batches_dropout_and_sample_are_distinct() -> None:
+    from dask_anomaly import AutoencoderSampler
+    from dask_anomaly.training import torch_seeds
+
+    for random_state in (0, 1, 12345):
+        seeds = {*torch_seeds(random_state)}
+        seeds.add(AutoencoderSampler(random_state=random_state)._sample_seed())
+        assert len(seeds) == 4

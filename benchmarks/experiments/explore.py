@@ -160,9 +160,19 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
         Zt = Z[active]
         mu = Zt.mean(0)
         C = torch.cov((Zt - mu).T) if Z.shape[1] > 1 else Zt.var().reshape(1, 1)
-        C = C + 1e-6 * torch.eye(C.shape[0], dtype=C.dtype) * C.diagonal().mean()
         D = Z - mu
-        maha = (D @ torch.linalg.inv(C) * D).sum(1)
+        if "eig_floor" in cfg:  # eigenvalues floored (or components dropped) at a share of the top
+            w, V = torch.linalg.eigh(C.reshape(Z.shape[1], Z.shape[1]))
+            f = cfg["eig_floor"] * w.max()
+            if cfg.get("eig_drop"):
+                keep = w >= f
+                W = (D @ V[:, keep]) / w[keep].sqrt()
+            else:
+                W = (D @ V) / w.clamp_min(f).sqrt()
+            maha = W.square().sum(1)
+        else:
+            C = C + 1e-6 * torch.eye(C.shape[0], dtype=C.dtype) * C.diagonal().mean()
+            maha = (D @ torch.linalg.inv(C) * D).sum(1)
         extra = maha / Z.shape[1]
     if cfg.get("tail"):
         return tail_score(m, T, e, active, hidden, cfg)

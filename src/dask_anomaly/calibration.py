@@ -55,8 +55,12 @@ def fit_calibration(
     n_encoder_layers: int,
     bottleneck: int,
     batch_size: int,
+    n_members: int = 1,
 ) -> ScoreCalibration:
     """Compute the score calibration from training rows ``X`` with the aligned inference copy.
+
+    For an ensemble, each member's codes are whitened on their own (a block-diagonal
+    whitening), so the code distance is the sum of the members' Mahalanobis distances.
 
     Parameters
     ----------
@@ -67,9 +71,11 @@ def fit_calibration(
     n_encoder_layers : int
         Layers of ``module`` that form the encoder.
     bottleneck : int
-        Width of the code layer (before alignment padding).
+        Width of the code layer (before alignment padding; all members together).
     batch_size : int
         Rows per forward pass.
+    n_members : int, default=1
+        Number of autoencoders in the network (:class:`~dask_anomaly.model.Autoencoder`).
 
     Returns
     -------
@@ -89,7 +95,11 @@ def fit_calibration(
         module, X, n_encoder_layers=n_encoder_layers, bottleneck=bottleneck, batch_size=batch_size
     )
     center = codes.mean(axis=0)
-    whitening = _whitening(codes - center)
+    width = bottleneck // n_members
+    whitening = np.zeros((bottleneck, bottleneck))
+    for k in range(n_members):
+        block = slice(k * width, (k + 1) * width)
+        whitening[block, block] = _whitening(codes[:, block] - center[block])
     # the training rows' parts are computed exactly as the scores will be
     errors, distances = score_components(
         module,
@@ -98,6 +108,7 @@ def fit_calibration(
         code_center=center,
         code_whitening=whitening,
         batch_size=batch_size,
+        n_members=n_members,
     )
     return ScoreCalibration(
         code_center=center,

@@ -21,11 +21,13 @@ from . import __version__
 from ._cli_runtime import Session, console, open_session
 from .config import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CODE_WEIGHT,
     DEFAULT_DEVICE,
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_CATEGORIES,
+    DEFAULT_MEMBERS,
     DEFAULT_RANDOM_STATE,
     DEFAULT_TRAIN_ROWS,
     DEFAULT_TRAINING,
@@ -149,6 +151,8 @@ def run_sample(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         dropout=args.dropout,
+        n_members=args.members,
+        code_weight=args.code_weight,
         train_rows=args.train_rows,
         training=args.training,
         random_state=args.seed,
@@ -296,6 +300,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
     return value
 
 
@@ -448,6 +462,20 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DROPOUT,
         metavar="P",
         help="share of hidden units dropped in each training step (0 turns it off)",
+    )
+    group.add_argument(
+        "--members",
+        type=_positive_int,
+        default=DEFAULT_MEMBERS,
+        metavar="N",
+        help="autoencoders in the ensemble, trained side by side (1: a single one)",
+    )
+    group.add_argument(
+        "--code-weight",
+        type=_non_negative_float,
+        default=DEFAULT_CODE_WEIGHT,
+        metavar="W",
+        help="weight of the bottleneck-code distance in the score (0: reconstruction only)",
     )
     group.add_argument(
         "--train-rows",

@@ -49,7 +49,10 @@ def errors_and_codes(
         for start in range(0, max(len(X), 1), batch_size):
             batch = inputs[start : start + batch_size]
             code = module.encoder(batch)
-            errors.append((module.decoder(code) - batch).square().double().numpy())
+            error = (module.decoder(code) - module.targets(batch)).square()
+            # an ensemble's error per feature: the mean over its members' reconstructions
+            error = error.reshape(len(batch), module.n_members, -1).mean(dim=1)
+            errors.append(error.double().numpy())
             codes.append(code.double().numpy())
     return np.concatenate(errors), np.concatenate(codes)
 

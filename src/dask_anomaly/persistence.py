@@ -312,6 +312,8 @@ def _build_sampler(
             f"The model file sets parameters {unknown} that {cls.__name__} does not have; it was "
             f"written by dask-anomaly {manifest.get('library_version')}."
         )
+    # files written before ensembles existed hold one autoencoder
+    params.setdefault("n_members", 1)
     sampler = cls(**params)
     pre_spec = manifest["preprocessor"]
     preprocessor = TabularPreprocessor(**decode_value(pre_spec["params"]))
@@ -320,7 +322,11 @@ def _build_sampler(
         setattr(sampler, name, value)
     widths = [int(w) for w in manifest["module"]["layer_widths"]]
     module = Autoencoder(
-        widths[0], sampler.hidden_layers_, sampler.bottleneck_, dropout=float(sampler.dropout)
+        widths[0],
+        sampler.hidden_layers_,
+        sampler.bottleneck_,
+        dropout=float(sampler.dropout),
+        n_members=int(sampler.n_members),
     )
     if module.layer_widths != widths or widths[0] != len(preprocessor.feature_names_out_):
         raise ModelFileError("The network's layer widths do not match the stored architecture.")

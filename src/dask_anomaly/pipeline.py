@@ -167,7 +167,8 @@ def build_report(
     module = sampler.module_
     return SamplingReport(
         architecture={
-            "layer_widths": list(module.layer_widths),
+            "layer_widths": list(module.member_widths),
+            "members": module.n_members,
             "activation": f"LeakyReLU(negative_slope={LEAKY_SLOPE})"
             + (f" + dropout {module.dropout:g} in training" if module.dropout else ""),
             "initialisation": "Xavier uniform, zero biases",

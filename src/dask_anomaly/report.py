@@ -41,7 +41,8 @@ class SamplingReport:
     Attributes
     ----------
     architecture : dict
-        ``layer_widths``, ``activation``, ``initialisation``, ``n_parameters``.
+        ``layer_widths`` (of one autoencoder), ``members`` (autoencoders in the ensemble),
+        ``activation``, ``initialisation``, ``n_parameters`` (all members).
     feature_columns : list of str
         Input columns the model reads.
     model_features : list of str
@@ -100,7 +101,7 @@ class SamplingReport:
             f"- sample size: **{self.sample_size}** of {self.rows_processed:,} rows "
             f"in {self.partitions} partitions (requested {self._requested()})",
             f"- threshold (score of the last selected row): {_fmt(self.threshold)}",
-            f"- architecture: {' -> '.join(map(str, arch['layer_widths']))} "
+            f"- architecture: {_fmt_members(arch)}{' -> '.join(map(str, arch['layer_widths']))} "
             f"({arch['activation']}, {arch['initialisation']} init, "
             f"{arch['n_parameters']:,} parameters)",
             f"- features: {len(self.feature_columns)} columns -> {len(self.model_features)} "
@@ -130,3 +131,8 @@ def _fmt(value: float | None) -> str:
 
 def _fmt_dropped(dropped: dict[str, str]) -> str:
     return ", ".join(f"{k} ({v})" for k, v in dropped.items()) or "none"
+
+
+def _fmt_members(arch: dict[str, Any]) -> str:
+    members = int(arch.get("members", 1))
+    return f"{members} autoencoders of " if members > 1 else ""

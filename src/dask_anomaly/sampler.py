@@ -34,6 +34,7 @@ from .config import (
     DEFAULT_HIDDEN_LAYERS,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_CATEGORIES,
+    DEFAULT_MEMBERS,
     DEFAULT_RANDOM_STATE,
     DEFAULT_SCORE_BATCH_SIZE,
     DEFAULT_STREAM_PARTITIONS,
@@ -85,6 +86,8 @@ class AutoencoderSampler(BaseEstimator):
     A row's anomaly score combines its mean squared reconstruction error and the Mahalanobis
     distance of its bottleneck code from the training codes (weighted by ``code_weight``); each
     part is divided by its median over the training sample (see :mod:`dask_anomaly.calibration`).
+    By default the network is a small ensemble of ``n_members`` autoencoders trained side by side
+    from different initial weights; both parts are averaged over them.
     Higher means more anomalous.
 
     Parameters
@@ -130,21 +133,24 @@ class AutoencoderSampler(BaseEstimator):
     dropout : float, default=0.1
         Share of hidden units dropped at random in each training step (0 turns it off). With
         the default wide code it keeps the network from learning to copy its input.
+    n_members : int, default=3
+        Autoencoders in the ensemble, each of the architecture above, trained together in one
+        network (see :class:`~dask_anomaly.model.Autoencoder`). 1 trains a single autoencoder.
 
     Attributes
     ----------
     preprocessor_ : TabularPreprocessor
         Fitted on all rows.
     module_ : Autoencoder
-        The trained network (CPU, eval mode).
+        The trained network (CPU, eval mode), holding all members.
     loss_history_ : list of float
-        Mean training loss per epoch.
+        Mean training loss per epoch (averaged over the members).
     feature_names_in_ : list of str
         Input columns the model reads.
     n_features_in_ : int
         Their number.
     hidden_layers_, bottleneck_ : tuple of int, int
-        The architecture used.
+        The architecture used (of each member).
     n_train_rows_ : int
         Rows in the training sample.
     n_rows_fit_, n_partitions_fit_ : int
@@ -190,6 +196,7 @@ class AutoencoderSampler(BaseEstimator):
         stream_partitions: int | None = DEFAULT_STREAM_PARTITIONS,
         code_weight: float = DEFAULT_CODE_WEIGHT,
         dropout: float = DEFAULT_DROPOUT,
+        n_members: int = DEFAULT_MEMBERS,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.bottleneck = bottleneck
@@ -209,11 +216,12 @@ class AutoencoderSampler(BaseEstimator):
         self.stream_partitions = stream_partitions
         self.code_weight = code_weight
         self.dropout = dropout
+        self.n_members = n_members
 
     # ----------------------------------------------------------------- validation
     def _validate_params(self) -> None:
         """Check every parameter; raise ``ValueError``/``TypeError`` naming the first bad one."""
-        for name in ("epochs", "batch_size", "train_rows", "score_batch_size"):
+        for name in ("epochs", "batch_size", "train_rows", "score_batch_size", "n_members"):
             if not _is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
         if self.hidden_layers is not None and (
@@ -318,6 +326,7 @@ class AutoencoderSampler(BaseEstimator):
             learning_rate=self.learning_rate,
             random_state=int(self.random_state),
             dropout=float(self.dropout),
+            n_members=int(self.n_members),
             device=str(device),
             verbose=self.verbose,
         )
@@ -421,8 +430,9 @@ class AutoencoderSampler(BaseEstimator):
             aligned_copy(module),
             rows,
             n_encoder_layers=len(module.encoder),
-            bottleneck=bottleneck,
+            bottleneck=bottleneck * module.n_members,
             batch_size=int(self.score_batch_size),
+            n_members=module.n_members,
         )
 
     def _sample_seed(self) -> int:
@@ -462,6 +472,7 @@ class AutoencoderSampler(BaseEstimator):
             code_whitening=self.code_whitening_,
             batch_size=int(self.score_batch_size),
             device=device,
+            n_members=self.module_.n_members,
         )
         return combine_scores(
             errors,

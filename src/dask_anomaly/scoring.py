@@ -37,11 +37,15 @@ def score_components(
     code_whitening: np.ndarray,
     batch_size: int,
     device: torch.device | None = None,
+    n_members: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's mean squared reconstruction error and its squared code distance (float64).
 
     The code distance is ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis
-    distance of the row's bottleneck code. ``module`` is the aligned inference copy
+    distance of the row's bottleneck code. For an ensemble of ``n_members`` autoencoders the
+    error is the mean over the members' reconstructions and the code is the members' codes side
+    by side (with a block-diagonal whitening the distance is the sum of the members' distances).
+    ``module`` is the aligned inference copy
     (:func:`~dask_anomaly.model.aligned_copy`); its first ``n_encoder_layers`` layers form the
     encoder. Every forward pass and every reduction sees a padded batch of fixed, aligned shape
     (a multiple of 64 rows of 64-byte aligned features), so a row's values do not depend on its
@@ -71,12 +75,20 @@ def score_components(
             code = encoder(batch)
             # padded columns reconstruct to exactly 0, so they add exact zeros to each sum;
             # reduce over the whole padded batch, then slice: reductions also vary with shape
-            per_row = decoder(code).sub_(batch).square_().sum(dim=1).div_(d)
+            output = decoder(code)
+            target = batch if n_members == 1 else _tiled(batch, d, n_members, output.shape[1])
+            per_row = output.sub_(target).square_().sum(dim=1).div_(d * n_members)
             errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
             white = torch.nn.functional.linear(code.sub_(center), whitening_t)
             per_row = white.square_().sum(dim=1)
             distances[start:stop] = per_row[: stop - start].double().cpu().numpy()
     return errors, distances
+
+
+def _tiled(batch: torch.Tensor, d: int, n_members: int, width: int) -> torch.Tensor:
+    """Columns ``:d`` of ``batch`` repeated ``n_members`` times, zero-padded to ``width``."""
+    tiled = batch[:, :d].repeat(1, n_members)
+    return torch.nn.functional.pad(tiled, (0, width - d * n_members))
 
 
 def _padded(values: np.ndarray, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:

@@ -63,9 +63,13 @@ def resolve_device(device: str) -> torch.device:
 
 
 def torch_seeds(random_state: int) -> tuple[int, int, int]:
-    """Derive independent seeds for weight initialisation, batch shuffling and dropout."""
-    states = np.random.SeedSequence(random_state).generate_state(3, dtype=np.uint64)
-    init_seed, shuffle_seed, dropout_seed = (int(s >> np.uint64(1)) for s in states)
+    """Derive independent seeds for weight initialisation, batch shuffling and dropout.
+
+    They are words 0, 1 and 3 of ``SeedSequence(random_state)``; word 2 seeds the training
+    sample's row hash (``AutoencoderSampler._sample_seed``), so no two uses share a word.
+    """
+    states = np.random.SeedSequence(random_state).generate_state(4, dtype=np.uint64)
+    init_seed, shuffle_seed, dropout_seed = (int(states[i] >> np.uint64(1)) for i in (0, 1, 3))
     return init_seed, shuffle_seed, dropout_seed
 
 
@@ -100,6 +104,7 @@ def train_autoencoder(
     learning_rate: float,
     random_state: int,
     dropout: float = 0.0,
+    n_members: int = 1,
     device: str = "cpu",
     verbose: bool = False,
 ) -> tuple[Autoencoder, list[float]]:
@@ -109,7 +114,7 @@ def train_autoencoder(
     ----------
     X : numpy.ndarray of shape (n_rows, n_features)
         Preprocessed float32 training rows.
-    hidden_layers, bottleneck, dropout : see :class:`~dask_anomaly.model.Autoencoder`.
+    hidden_layers, bottleneck, dropout, n_members : see :class:`~dask_anomaly.model.Autoencoder`.
     epochs : int
         Passes over ``X``.
     batch_size : int
@@ -128,7 +133,7 @@ def train_autoencoder(
     module : Autoencoder
         The trained network, on the CPU, in eval mode.
     history : list of float
-        Mean training loss of each epoch.
+        Mean training loss of each epoch (averaged over the members of an ensemble).
 
     Raises
     ------
@@ -153,6 +158,7 @@ def train_autoencoder(
         learning_rate=learning_rate,
         random_state=random_state,
         dropout=dropout,
+        n_members=n_members,
         device=device,
         verbose=verbose,
     )
@@ -169,6 +175,7 @@ def train_on_chunks(
     learning_rate: float,
     random_state: int,
     dropout: float = 0.0,
+    n_members: int = 1,
     device: str = "cpu",
     verbose: bool = False,
 ) -> tuple[Autoencoder, list[float]]:
@@ -186,6 +193,7 @@ def train_on_chunks(
         bottleneck,
         generator=torch.Generator().manual_seed(init_seed),
         dropout=dropout,
+        n_members=n_members,
     ).to(target)
     module.set_dropout_generator(torch.Generator(device=target).manual_seed(dropout_seed))
     optimizer = _adam(list(module.parameters()), learning_rate)
@@ -227,7 +235,7 @@ def _adam(params: list[nn.Parameter], learning_rate: float) -> torch.optim.Adam:
 
 def _train_epoch(
     chunks: Iterable[np.ndarray],
-    module: nn.Module,
+    module: Autoencoder,
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
     *,
@@ -243,8 +251,10 @@ def _train_epoch(
         tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
         for (batch,) in make_loader(tensor, batch_size=batch_size, seed=seeds(i)):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(batch), batch)
+            # with several members: the mean of their losses
+            loss = loss_fn(module(batch), module.targets(batch))
             loss.backward()
+            module.mask_gradients()
             optimizer.step()
             total += loss.item() * len(batch)
             rows += len(batch)
