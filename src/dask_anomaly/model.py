@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
 #: Negative slope of the LeakyReLU activations.
 LEAKY_SLOPE = 0.01
+#: Where dropout masks come from: a NumPy generator (CPU) or a torch generator (its device).
+DropoutGenerator: TypeAlias = "np.random.Generator | torch.Generator"
 #: Dropout masks are drawn as integers in [0, _DROPOUT_LEVELS).
 _DROPOUT_LEVELS = 1 << 16
 #: Width of the default bottleneck (see :func:`default_architecture`).
@@ -50,9 +54,10 @@ class Autoencoder(nn.Module):
     units and code are a block of each layer (``layer_widths`` are the members' widths times
     ``n_members``), and the output holds the members' reconstructions one after the other
     (``n_members * n_features`` columns; :meth:`targets` repeats the input to match). Weights
-    between members are zero and stay zero (:meth:`mask_gradients` is called after each
-    backward pass), so the members train independently, each from its own initial weights and
-    dropout masks, at about the cost of one wider network.
+    between members are zero and stay zero (the forward pass multiplies each member by its own
+    block only), so the members train independently, each from its own initial weights and
+    dropout masks. The inference copy (:func:`aligned_copy`) uses the block-diagonal matrices
+    as they are.
 
     Parameters
     ----------
@@ -124,43 +129,56 @@ class Autoencoder(nn.Module):
                 nn.init.xavier_uniform_(layer.weight, generator=generator)
                 continue
             nn.init.zeros_(layer.weight)
-            mask = torch.zeros_like(layer.weight)
             for k in range(self.n_members):
                 rows = slice(k * fan_out, (k + 1) * fan_out)
                 cols = slice(0, fan_in) if i == 0 else slice(k * fan_in, (k + 1) * fan_in)
                 nn.init.xavier_uniform_(layer.weight[rows, cols], generator=generator)
-                mask[rows, cols] = 1.0
-            # not saved: it follows from the widths and the number of members
-            layer.register_buffer("member_mask", mask, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the reconstruction of ``x`` (each member's, one after the other)."""
-        return self.decoder(self.encoder(x))
+        if self.n_members == 1:
+            return self.decoder(self.encoder(x))
+        return self._members_forward(x)
+
+    def _members_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The ensemble's forward pass with one batched product per layer.
+
+        Each layer after the first multiplies every member's activations by that member's own
+        diagonal block only (``torch.baddbmm`` on a strided view of the weight): the same
+        result as the block-diagonal matrix, at ``1/n_members`` of its arithmetic, and the
+        gradients of the blocks between members are exactly zero, so they stay zero in training.
+        """
+        k = self.n_members
+        layers = [*self.encoder, *self.decoder]
+        first = layers[0]
+        assert isinstance(first, nn.Linear)
+        # the first layer reads the shared input: an ordinary dense layer, then split by member
+        h = first(x).view(len(x), k, -1).transpose(0, 1)
+        for layer in layers[1:]:
+            if isinstance(layer, nn.Linear):
+                n_out, n_in = layer.out_features // k, layer.in_features // k
+                blocks = layer.weight.view(k, n_out, k, n_in).diagonal(dim1=0, dim2=2)
+                h = torch.baddbmm(layer.bias.view(k, 1, n_out), h, blocks.permute(2, 1, 0))
+            else:
+                h = layer(h)
+        return h.transpose(0, 1).reshape(len(x), -1)
 
     def targets(self, x: torch.Tensor) -> torch.Tensor:
         """Return what :meth:`forward` should reconstruct: ``x`` once per member."""
         return x if self.n_members == 1 else x.repeat(1, self.n_members)
 
-    def mask_gradients(self) -> None:
-        """Zero the gradients of the weights between members (call after ``backward``)."""
-        for layer in (*self.encoder, *self.decoder):
-            mask = getattr(layer, "member_mask", None)
-            grad = layer.weight.grad if isinstance(layer, nn.Linear) else None
-            if mask is not None and grad is not None:
-                grad.mul_(mask)
-
     def n_parameters(self) -> int:
         """Return the number of trainable parameters (all members; not the zero blocks)."""
-        total = 0
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                mask = getattr(module, "member_mask", None)
-                total += module.bias.numel()
-                total += int(mask.sum()) if mask is not None else module.weight.numel()
-        return total
+        widths = self.member_widths
+        single = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=False))
+        return self.n_members * single
 
-    def set_dropout_generator(self, generator: torch.Generator | None) -> None:
-        """Draw dropout masks from ``generator`` (None: no generator; training then refuses)."""
+    def set_dropout_generator(self, generator: DropoutGenerator | None) -> None:
+        """Draw dropout masks from ``generator`` (None: no generator; training then refuses).
+
+        A NumPy generator draws the masks on the CPU (faster there); a torch generator draws
+        them on its device.
+        """
         for module in self.modules():
             if isinstance(module, Activation):
                 module.generator = generator
@@ -183,7 +201,7 @@ class Activation(nn.Module):
     def __init__(self, dropout: float = 0.0) -> None:
         super().__init__()
         self.dropout = float(dropout)
-        self.generator: torch.Generator | None = None
+        self.generator: DropoutGenerator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.leaky_relu(x, LEAKY_SLOPE)
@@ -194,10 +212,14 @@ class Activation(nn.Module):
                 "Dropout in training needs a generator; call "
                 "Autoencoder.set_dropout_generator first."
             )
-        # 16-bit random integers are about twice as fast to draw as uniform floats; the
-        # dropout rate is rounded to a multiple of 1/65536
+        # 16-bit random integers: the dropout rate is rounded to a multiple of 1/65536
         drop = round(self.dropout * _DROPOUT_LEVELS)
-        draws = torch.randint(
+        scale = _DROPOUT_LEVELS / (_DROPOUT_LEVELS - drop)
+        if isinstance(self.generator, np.random.Generator):
+            # CPU training: NumPy draws these about twice as fast as torch's CPU generator
+            draws = self.generator.integers(0, _DROPOUT_LEVELS, size=x.shape, dtype=np.uint16)
+            return x * torch.from_numpy(draws >= drop) * scale
+        draws_t = torch.randint(
             0,
             _DROPOUT_LEVELS,
             x.shape,
@@ -205,8 +227,7 @@ class Activation(nn.Module):
             dtype=torch.int32,
             device=x.device,
         )
-        mask = (draws >= drop).to(x.dtype).mul_(_DROPOUT_LEVELS / (_DROPOUT_LEVELS - drop))
-        return x * mask
+        return x * (draws_t >= drop) * scale
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()

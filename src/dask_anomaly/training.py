@@ -195,7 +195,11 @@ def train_on_chunks(
         dropout=dropout,
         n_members=n_members,
     ).to(target)
-    module.set_dropout_generator(torch.Generator(device=target).manual_seed(dropout_seed))
+    module.set_dropout_generator(
+        np.random.default_rng(dropout_seed)
+        if target.type == "cpu"
+        else torch.Generator(device=target).manual_seed(dropout_seed)
+    )
     optimizer = _adam(list(module.parameters()), learning_rate)
     loss_fn = nn.MSELoss()
     history: list[float] = []
@@ -254,7 +258,6 @@ def _train_epoch(
             # with several members: the mean of their losses
             loss = loss_fn(module(batch), module.targets(batch))
             loss.backward()
-            module.mask_gradients()
             optimizer.step()
             total += loss.item() * len(batch)
             rows += len(batch)
