@@ -76,8 +76,8 @@ def test_the_planted_outlier_is_explained_by_its_column(mixed_result) -> None:  
 def test_code_distance_part_only_when_scored(pdf: pd.DataFrame) -> None:
     if "code_weight" not in AutoencoderSampler._get_param_names():
         pytest.skip("this sampler scores by reconstruction only")
-    for weight in (0.0, 0.5):
-        sampler = make_sampler(epochs=1, code_weight=weight).fit(pdf)
+    for weight, members in ((0.0, 1), (0.5, 1), (0.5, 3)):
+        sampler = make_sampler(epochs=1, code_weight=weight, n_members=members).fit(pdf)
         contributions = explain_rows(sampler, pdf.head(50))
         assert (CODE_CONTRIBUTION in contributions) == (weight > 0)
         scores = sampler.decision_function(pdf.head(50))

@@ -66,14 +66,14 @@ def test_lazy_outputs_match_the_sample(
     assert_eq(result.scored, scored, check_exact=True)
 
 
-@pytest.mark.parametrize("nparts", [(3, 7)])
+@pytest.mark.parametrize("nparts,n_members", [((3, 7), 1), ((2, 5), 3)])
 def test_partitioning_does_not_change_scores_or_sample(
-    pdf: pd.DataFrame, nparts: tuple[int, int]
+    pdf: pd.DataFrame, nparts: tuple[int, int], n_members: int
 ) -> None:
     results = []
     for n in nparts:
         ddf = dd.from_pandas(pdf, npartitions=n)
-        sampler = make_sampler(epochs=3, train_rows=1500).fit(ddf)
+        sampler = make_sampler(epochs=3, train_rows=1500, n_members=n_members).fit(ddf)
         results.append(
             (sampler.decision_function(ddf).compute(), sampler.sample(ddf, k=N_PLANTED).sample)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -215,14 +216,26 @@ def test_inconsistent_content_is_refused(model_file: Path, tmp_path: Path) -> No
 def test_a_file_from_before_ensembles_loads_as_one_autoencoder(
     pdf: pd.DataFrame, tmp_path: Path
 ) -> None:
-    single = AutoencoderSampler(epochs=1, n_members=1, verbose=False).fit(pdf)
+    single = AutoencoderSampler(epochs=1, verbose=False).fit(pdf)
     path = single.save(tmp_path / "single.zip")
     with zipfile.ZipFile(path) as zf:
         manifest = json.loads(zf.read(MANIFEST_MEMBER))
-    del manifest["params"]["n_members"]  # as written by dask-anomaly before the parameter
+    # as written by dask-anomaly before ensembles
+    del manifest["params"]["n_members"], manifest["module"]["n_members"]
     loaded = AutoencoderSampler.load(_rewrite(path, tmp_path / "old.zip", manifest=manifest))
     assert loaded.n_members == 1 and loaded.module_.n_members == 1
     expected = single.decision_function(pdf).to_numpy()
+    assert np.array_equal(loaded.decision_function(pdf).to_numpy(), expected)
+
+
+def test_an_ensemble_round_trips_and_its_network_decides_the_members(
+    pdf: pd.DataFrame, tmp_path: Path
+) -> None:
+    trio = make_sampler(epochs=1, n_members=3).fit(pdf)
+    changed = copy.deepcopy(trio).set_params(n_members=1)  # a parameter changed after fitting
+    loaded = AutoencoderSampler.load(changed.save(tmp_path / "changed.zip"))
+    assert loaded.module_.n_members == 3
+    expected = trio.decision_function(pdf).to_numpy()
     assert np.array_equal(loaded.decision_function(pdf).to_numpy(), expected)
 
 

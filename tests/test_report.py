@@ -16,7 +16,7 @@ def test_report_fields(pdf: pd.DataFrame, fitted_sampler: AutoencoderSampler) ->
     assert isinstance(report, SamplingReport)
     arch = report.architecture
     assert arch["layer_widths"] == fitted_sampler.module_.member_widths
-    assert arch["members"] == fitted_sampler.n_members == 3
+    assert arch["members"] == fitted_sampler.n_members == 1
     assert arch["n_parameters"] == fitted_sampler.module_.n_parameters()
     assert "LeakyReLU" in arch["activation"] and "Xavier" in arch["initialisation"]
     assert "dropout 0.1 in training" in arch["activation"]

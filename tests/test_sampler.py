@@ -93,11 +93,12 @@ def test_fit_returns_self_and_sets_attributes(pdf: pd.DataFrame) -> None:
 
 
 def test_explicit_architecture(pdf: pd.DataFrame) -> None:
-    sampler = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4).fit(pdf)
-    assert sampler.module_.member_widths == [10, 12, 4, 12, 10]
-    assert sampler.module_.layer_widths == [10, 36, 12, 36, 30]  # three members side by side
-    single = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4, n_members=1).fit(pdf)
+    single = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4).fit(pdf)
     assert single.module_.layer_widths == [10, 12, 4, 12, 10]
+    trio = make_sampler(epochs=1, hidden_layers=[12], bottleneck=4, n_members=3).fit(pdf)
+    assert trio.module_.member_widths == [10, 12, 4, 12, 10]
+    assert trio.module_.layer_widths == [10, 36, 12, 36, 30]  # three members side by side
+    assert trio.hidden_layers_ == (12,) and trio.bottleneck_ == 4
 
 
 def test_pandas_decision_function_and_sample(

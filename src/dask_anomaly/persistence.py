@@ -178,7 +178,10 @@ def _manifest(sampler: AutoencoderSampler, weights: bytes) -> dict[str, Any]:
             "state": encode_value(preprocessor.fitted_state(), "preprocessor state"),
         },
         "fitted": fitted,
-        "module": {"layer_widths": [int(w) for w in sampler.module_.layer_widths]},
+        "module": {
+            "layer_widths": [int(w) for w in sampler.module_.layer_widths],
+            "n_members": int(sampler.module_.n_members),
+        },
         "weights": {"member": WEIGHTS_MEMBER, "sha256": hashlib.sha256(weights).hexdigest()},
     }
 
@@ -326,7 +329,7 @@ def _build_sampler(
         sampler.hidden_layers_,
         sampler.bottleneck_,
         dropout=float(sampler.dropout),
-        n_members=int(sampler.n_members),
+        n_members=int(manifest["module"].get("n_members", 1)),
     )
     if module.layer_widths != widths or widths[0] != len(preprocessor.feature_names_out_):
         raise ModelFileError("The network's layer widths do not match the stored architecture.")
