@@ -105,52 +105,41 @@ def test_score_components_do_not_depend_on_batching_or_position(n_members: int) 
     assert errors(X[:0], 256).shape == (0,)
 
 
+def _calibrated_parts(
+    net: Autoencoder, X: np.ndarray, rows: np.ndarray, n_members: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrate ``net`` on ``rows``; return the whitening and the two parts on ``X``."""
+    aligned, n_encoder = aligned_copy(net), len(net.encoder)
+    calibration = fit_calibration(
+        aligned,
+        rows,
+        n_encoder_layers=n_encoder,
+        bottleneck=net.layer_widths[n_encoder // 2 + 1],
+        batch_size=128,
+        n_members=n_members,
+    )
+    errors, distances = score_components(
+        aligned,
+        X,
+        n_encoder_layers=n_encoder,
+        batch_size=256,
+        n_members=n_members,
+        code_center=calibration.code_center,
+        code_whitening=calibration.code_whitening,
+    )
+    return calibration.code_whitening, errors, distances
+
+
 def test_ensemble_parts_are_the_mean_error_and_the_summed_distance_of_its_members() -> None:
     trio = Autoencoder(6, (16,), 4, generator=torch.Generator().manual_seed(3), n_members=3)
     X = np.random.default_rng(1).normal(size=(500, 6)).astype(np.float32)
-    rows = X[:300]
-    calibration = fit_calibration(
-        aligned_copy(trio),
-        rows,
-        n_encoder_layers=len(trio.encoder),
-        bottleneck=12,
-        batch_size=128,
-        n_members=3,
-    )
+    white, errors, distances = _calibrated_parts(trio, X, X[:300], n_members=3)
     # the whitening is block diagonal: one block per member, nothing across
-    white = calibration.code_whitening
+    assert white.shape == (12, 12)
     assert np.count_nonzero(white[:4, 4:]) == 0 and np.count_nonzero(white[4:8, 8:]) == 0
-    errors, distances = score_components(
-        aligned_copy(trio),
-        X,
-        n_encoder_layers=len(trio.encoder),
-        batch_size=256,
-        n_members=3,
-        code_center=calibration.code_center,
-        code_whitening=white,
-    )
-    member_errors, member_distances = [], []
-    for k in range(3):
-        member = ensemble_member(trio, k)
-        alone = fit_calibration(
-            aligned_copy(member),
-            rows,
-            n_encoder_layers=len(member.encoder),
-            bottleneck=4,
-            batch_size=128,
-        )
-        e, d = score_components(
-            aligned_copy(member),
-            X,
-            n_encoder_layers=len(member.encoder),
-            batch_size=256,
-            code_center=alone.code_center,
-            code_whitening=alone.code_whitening,
-        )
-        member_errors.append(e)
-        member_distances.append(d)
-    np.testing.assert_allclose(errors, np.mean(member_errors, axis=0), rtol=1e-5)
-    np.testing.assert_allclose(distances, np.sum(member_distances, axis=0), rtol=1e-4)
+    members = [_calibrated_parts(ensemble_member(trio, k), X, X[:300], 1) for k in range(3)]
+    np.testing.assert_allclose(errors, np.mean([m[1] for m in members], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(distances, np.sum([m[2] for m in members], axis=0), rtol=1e-4)
 
 
 def test_score_partition_keeps_index(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]
