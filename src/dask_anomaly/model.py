@@ -125,10 +125,8 @@ class Autoencoder(nn.Module):
         for i, layer in enumerate(linears):
             fan_in, fan_out = self.member_widths[i], self.member_widths[i + 1]
             nn.init.zeros_(layer.bias)
-            if self.n_members == 1:
-                nn.init.xavier_uniform_(layer.weight, generator=generator)
-                continue
             nn.init.zeros_(layer.weight)
+            # one Xavier block per member (with one member: the whole matrix)
             for k in range(self.n_members):
                 rows = slice(k * fan_out, (k + 1) * fan_out)
                 cols = slice(0, fan_in) if i == 0 else slice(k * fan_in, (k + 1) * fan_in)

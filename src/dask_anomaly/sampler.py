@@ -48,7 +48,7 @@ from .exceptions import DaskAnomalyWarning, EmptyDataError
 from .model import Autoencoder, aligned_copy, default_architecture
 from .preprocessing import TabularPreprocessor
 from .scoring import score_components
-from .training import ChunkSource, resolve_device, train_on_chunks
+from .training import SAMPLE_WORD, ChunkSource, resolve_device, seed_words, train_on_chunks
 
 if TYPE_CHECKING:
     from .calibration import ScoreCalibration
@@ -437,9 +437,7 @@ class AutoencoderSampler(BaseEstimator):
         )
 
     def _sample_seed(self) -> int:
-        return int(
-            np.random.SeedSequence(int(self.random_state)).generate_state(3, dtype=np.uint64)[2]
-        )
+        return int(seed_words(int(self.random_state))[SAMPLE_WORD])
 
     def _check_sample_size(self, n_train: int, bottleneck: int) -> list[str]:
         """Warn when the training sample is too small for the model; return the caveats."""

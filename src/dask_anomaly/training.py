@@ -62,14 +62,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+#: Words of ``SeedSequence(random_state)``: one per random choice, never shared.
+INIT_WORD, SHUFFLE_WORD, SAMPLE_WORD, DROPOUT_WORD = range(4)
+
+
+def seed_words(random_state: int) -> np.ndarray:
+    """The four uint64 words from which every random choice of a fit is seeded."""
+    return np.random.SeedSequence(random_state).generate_state(4, dtype=np.uint64)
+
+
 def torch_seeds(random_state: int) -> tuple[int, int, int]:
     """Derive independent seeds for weight initialisation, batch shuffling and dropout.
 
-    They are words 0, 1 and 3 of ``SeedSequence(random_state)``; word 2 seeds the training
-    sample's row hash (``AutoencoderSampler._sample_seed``), so no two uses share a word.
+    They are words of :func:`seed_words` (shifted into torch's seed range); the training
+    sample's row hash uses :data:`SAMPLE_WORD`, so no two uses share a word.
     """
-    states = np.random.SeedSequence(random_state).generate_state(4, dtype=np.uint64)
-    init_seed, shuffle_seed, dropout_seed = (int(states[i] >> np.uint64(1)) for i in (0, 1, 3))
+    words = seed_words(random_state)
+    init_seed, shuffle_seed, dropout_seed = (
+        int(words[i] >> np.uint64(1)) for i in (INIT_WORD, SHUFFLE_WORD, DROPOUT_WORD)
+    )
     return init_seed, shuffle_seed, dropout_seed
 
 
