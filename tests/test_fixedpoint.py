@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -41,6 +41,8 @@ def sums_of(values: np.ndarray, exponent: int, bits: int) -> tuple[Fraction, Fra
 
 @settings(max_examples=200, deadline=None)
 @given(arrays(np.float64, st.integers(1, 60), elements=finite), st.integers(0, 60))
+# found by hypothesis: a small negative value next to a huge one lost 32 grid units
+@example(np.array([-3.37348948e253, 2.90432993e281]), 0)
 def test_split_independent_and_accurate(values: np.ndarray, cut: int) -> None:
     exponent = int(grid_exponents(np.array([np.abs(values).max()]))[0])
     bits = grid_bits(len(values))

@@ -43,10 +43,12 @@ def _limbs(u: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``u`` (|u| < 1) into integer limbs with ``u ~ (hi * 2**bits + lo) / 4**bits``."""
     factor = 2.0**bits
     scaled = u * factor  # exact: a power-of-two scaling
-    high = np.floor(scaled)
-    scaled -= high  # in [0, 1]; rounded only for tiny negative values (deterministic still)
+    # toward zero, so that the remainder keeps the sign and is exact; flooring instead made
+    # 1 - tiny for small negative values, which rounded away up to 2**(bits - 54) units
+    high = np.trunc(scaled)
+    scaled -= high  # exact, in (-1, 1)
     scaled *= factor
-    low = np.floor(scaled, out=scaled)
+    low = np.floor(scaled, out=scaled)  # each value rounds down by less than one grid unit
     return high.astype(np.int64).sum(axis=0), low.astype(np.int64).sum(axis=0)
 
 
