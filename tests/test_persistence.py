@@ -228,6 +228,23 @@ def test_a_file_from_before_ensembles_loads_as_one_autoencoder(
     assert np.array_equal(loaded.decision_function(pdf).to_numpy(), expected)
 
 
+def test_a_file_from_before_feature_error_scales_scores_as_it_did(
+    sampler: AutoencoderSampler, model_file: Path, pdf: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Files written before per-feature scales existed keep their (unscaled) reconstruction part."""
+    with zipfile.ZipFile(model_file) as zf:
+        manifest = json.loads(zf.read(MANIFEST_MEMBER))
+    assert "feature_error_scale_" in manifest["fitted"]
+    del manifest["fitted"]["feature_error_scale_"]
+    loaded = AutoencoderSampler.load(_rewrite(model_file, tmp_path / "old.zip", manifest=manifest))
+    assert not hasattr(loaded, "feature_error_scale_")
+    unscaled = copy.deepcopy(sampler)
+    unscaled.feature_error_scale_ = np.ones(sampler.module_.layer_widths[0])
+    expected = unscaled.decision_function(pdf).to_numpy()
+    assert np.array_equal(loaded.decision_function(pdf).to_numpy(), expected)
+    assert not np.array_equal(expected, sampler.decision_function(pdf).to_numpy())
+
+
 def test_an_ensemble_round_trips_and_its_network_decides_the_members(
     pdf: pd.DataFrame, tmp_path: Path
 ) -> None:

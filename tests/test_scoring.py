@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dask_anomaly import calibration as calibration_module
 from dask_anomaly._rowhash import lowest_hash_order, row_hashes, sampling_threshold
 from dask_anomaly.calibration import fit_calibration
 from dask_anomaly.config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
@@ -140,6 +141,80 @@ def test_ensemble_parts_are_the_mean_error_and_the_summed_distance_of_its_member
     members = [_calibrated_parts(ensemble_member(trio, k), X, X[:300], 1) for k in range(3)]
     np.testing.assert_allclose(errors, np.mean([m[1] for m in members], axis=0), rtol=1e-5)
     np.testing.assert_allclose(distances, np.sum([m[2] for m in members], axis=0), rtol=1e-4)
+    # per-feature scales apply to every member's reconstruction alike
+    scale = np.linspace(0.5, 2.0, 6)
+    scaled = [
+        score_components(
+            aligned_copy(net),
+            X,
+            n_encoder_layers=len(net.encoder),
+            code_center=np.zeros(k),
+            code_whitening=np.eye(k),
+            batch_size=256,
+            n_members=m,
+            feature_scale=scale,
+        )[0]
+        for net, k, m in [(trio, 12, 3)] + [(ensemble_member(trio, j), 4, 1) for j in range(3)]
+    ]
+    np.testing.assert_allclose(scaled[0], np.mean(scaled[1:], axis=0), rtol=1e-5)
+
+
+def test_feature_scales_divide_each_features_squared_error() -> None:
+    net = Autoencoder(5, (8,), 3, generator=torch.Generator().manual_seed(2))
+    X = np.random.default_rng(4).normal(size=(300, 5)).astype(np.float32)
+    scale = np.array([0.5, 1.0, 2.0, 4.0, 0.25])
+    kwargs = {"n_encoder_layers": len(net.encoder), "code_center": np.zeros(3)}
+    errors, _ = score_components(
+        aligned_copy(net),
+        X,
+        **kwargs,
+        code_whitening=np.eye(3),
+        batch_size=128,
+        feature_scale=scale,
+    )
+    inputs = torch.from_numpy(X)
+    with torch.no_grad():
+        squared = ((net.eval()(inputs) - inputs) ** 2).double().numpy()
+    np.testing.assert_allclose(errors, (squared / scale).mean(axis=1), rtol=1e-5)
+
+
+def test_calibration_scales_features_by_their_floored_median_error() -> None:
+    net = Autoencoder(4, (8,), 2, generator=torch.Generator().manual_seed(1))
+    rows = np.random.default_rng(2).normal(size=(400, 4)).astype(np.float32)
+    rows[:, 3] *= np.float32(1e-3)  # near-constant: tiny errors, scale floored
+    calibration = fit_calibration(
+        aligned_copy(net), rows, n_encoder_layers=len(net.encoder), bottleneck=2, batch_size=128
+    )
+    inputs = torch.from_numpy(rows)
+    with torch.no_grad():
+        squared = ((net.eval()(inputs) - inputs) ** 2).double().numpy()
+    medians = np.median(squared, axis=0)
+    expected = np.maximum(medians, calibration_module.FEATURE_SCALE_FLOOR * medians.mean())
+    np.testing.assert_allclose(calibration.feature_error_scale, expected, rtol=1e-5)
+    assert calibration.feature_error_scale[3] > 10 * medians[3]  # the floor applied
+    # the error scale is the median of the scaled errors of the same rows
+    np.testing.assert_allclose(
+        calibration.error_scale, np.median((squared / expected).mean(axis=1)), rtol=1e-5
+    )
+
+
+def test_code_statistics_are_not_stretched_by_a_cluster_of_extreme_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """3% of rows far out along one direction must not inflate the code covariance."""
+    net = Autoencoder(4, (8,), 3, generator=torch.Generator().manual_seed(0))
+    X = np.random.default_rng(0).normal(size=(2000, 4)).astype(np.float32)
+    X[:60] += np.float32(12.0)
+    extreme = np.arange(len(X)) < 60
+
+    def distances() -> np.ndarray:
+        _, _, found = _calibrated_parts(net, X, X, n_members=1)
+        return found
+
+    reweighted = distances()
+    monkeypatch.setattr(calibration_module, "CODE_TRIM", 0.0)
+    plain = distances()
+    # the plain covariance is stretched along the cluster's direction, which shrinks its distances
+    assert np.median(reweighted[extreme]) > 5 * np.median(plain[extreme])
+    assert reweighted[extreme].min() > np.quantile(reweighted[~extreme], 0.999)
 
 
 def test_score_partition_keeps_index(fitted_sampler, pdf) -> None:  # type: ignore[no-untyped-def]

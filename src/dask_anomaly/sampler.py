@@ -83,9 +83,10 @@ def frame_kind(X: object) -> str:
 class AutoencoderSampler(BaseEstimator):
     """Find the most anomalous rows of a table with an autoencoder.
 
-    A row's anomaly score combines its mean squared reconstruction error and the Mahalanobis
-    distance of its bottleneck code from the training codes (weighted by ``code_weight``); each
-    part is divided by its median over the training sample (see :mod:`dask_anomaly.calibration`).
+    A row's anomaly score combines its mean squared reconstruction error (each feature's error
+    relative to its typical error) and the Mahalanobis distance of its bottleneck code from the
+    training codes (weighted by ``code_weight``); each part is divided by its median over the
+    training sample (see :mod:`dask_anomaly.calibration`).
     With ``n_members > 1`` the network is a small ensemble of autoencoders trained side by side
     from different initial weights, and both parts are averaged over them.
     Higher means more anomalous.
@@ -164,6 +165,9 @@ class AutoencoderSampler(BaseEstimator):
         Mean bottleneck code of the training sample and the matrix that whitens centred codes.
     error_scale_, code_scale_ : float
         Median reconstruction part and median code distance of the training rows.
+    feature_error_scale_ : numpy.ndarray
+        Typical squared error of each model input on the training rows; each feature's squared
+        error is divided by it before the mean.
 
     Examples
     --------
@@ -349,6 +353,7 @@ class AutoencoderSampler(BaseEstimator):
         self.code_whitening_ = calibration.code_whitening
         self.error_scale_ = calibration.error_scale
         self.code_scale_ = calibration.code_scale
+        self.feature_error_scale_ = calibration.feature_error_scale
         self.fit_seconds_ = time.perf_counter() - start
         self._fitted_digest: str | None = None
         self.__dict__.pop("_inference_modules", None)
@@ -472,6 +477,8 @@ class AutoencoderSampler(BaseEstimator):
             batch_size=int(self.score_batch_size),
             device=device,
             n_members=self.module_.n_members,
+            # files saved before per-feature scales existed score without them
+            feature_scale=getattr(self, "feature_error_scale_", None),
         )
         return combine_scores(
             errors,
@@ -582,7 +589,13 @@ class AutoencoderSampler(BaseEstimator):
                 for name, tensor in self.module_.state_dict().items():
                     weights.update(name.encode())
                     weights.update(tensor.numpy().tobytes())
-                for name in ("code_center_", "code_whitening_", "error_scale_", "code_scale_"):
+                for name in (
+                    "code_center_",
+                    "code_whitening_",
+                    "error_scale_",
+                    "code_scale_",
+                    "feature_error_scale_",
+                ):
                     weights.update(np.asarray(getattr(self, name, np.nan), np.float64).tobytes())
                 fitted = self._fitted_digest = weights.hexdigest()
             digest.update(fitted.encode())

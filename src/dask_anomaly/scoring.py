@@ -38,8 +38,12 @@ def score_components(
     batch_size: int,
     device: torch.device | None = None,
     n_members: int = 1,
+    feature_scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's mean squared reconstruction error and its squared code distance (float64).
+
+    With ``feature_scale`` (one value per model input), each feature's squared error is divided
+    by its value before the mean (see :func:`~dask_anomaly.calibration.feature_error_scale`).
 
     The code distance is ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis
     distance of the row's bottleneck code. For an ensemble of ``n_members`` autoencoders the
@@ -70,14 +74,23 @@ def score_components(
     whitening_t = _padded(np.asarray(code_whitening).T, (code_width, code_width), device)
     errors = np.empty(n, dtype=np.float64)
     distances = np.empty(n, dtype=np.float64)
+    inverse = None
+    if feature_scale is not None:
+        inverse = np.tile(1.0 / np.asarray(feature_scale, dtype=np.float64), n_members)
+    weights = None
     with torch.inference_mode():
         for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
             code = encoder(batch)
             # padded columns reconstruct to exactly 0, so they add exact zeros to each sum;
             # reduce over the whole padded batch, then slice: reductions also vary with shape
             output = decoder(code)
-            target = batch if n_members == 1 else _tiled(batch, d, n_members, output.shape[1])
-            per_row = output.sub_(target).square_().sum(dim=1).div_(d * n_members)
+            target = _tiled(batch, d, n_members, output.shape[1])
+            squared = output.sub_(target).square_()
+            if inverse is not None:
+                if weights is None:
+                    weights = _padded(inverse, (output.shape[1],), device)
+                squared.mul_(weights)
+            per_row = squared.sum(dim=1).div_(d * n_members)
             errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
             white = torch.nn.functional.linear(code.sub_(center), whitening_t)
             per_row = white.square_().sum(dim=1)
@@ -87,6 +100,8 @@ def score_components(
 
 def _tiled(batch: torch.Tensor, d: int, n_members: int, width: int) -> torch.Tensor:
     """Columns ``:d`` of ``batch`` repeated ``n_members`` times, zero-padded to ``width``."""
+    if n_members == 1:
+        return batch
     tiled = batch[:, :d].repeat(1, n_members)
     return torch.nn.functional.pad(tiled, (0, width - d * n_members))
 

@@ -1,0 +1,77 @@
+"""Scratch: compare calibrations of the code distance on saved codes (out/codes, dump_codes.py)."""
+import json, sys, os
+from pathlib import Path
+import numpy as np, pandas as pd
+from sklearn.metrics import roc_auc_score
+
+P = Path(__file__).parent / "out" / os.environ.get("CODES", "codes")
+base = pd.DataFrame(json.load(open(Path(__file__).parent / "out" / "baselines.json")))
+ae = base[base.method == "pyod-ae"].set_index("dataset").roc_auc
+
+
+def whiten(x, width=32):
+    """Block-diagonal whitening, one block per ensemble member (codes of ``width`` units)."""
+    W = np.zeros((x.shape[1], x.shape[1]))
+    for k in range(0, x.shape[1], width):
+        b = slice(k, k + width)
+        v, U = np.linalg.eigh(np.cov(x[:, b], rowvar=False))
+        v = np.maximum(v, 1e-6 * v.max())
+        W[b, b] = U / np.sqrt(v)
+    return W
+
+
+def dist(c, mu, W):
+    z = (c - mu) @ W
+    return (z * z).sum(1)
+
+
+def variant(c, cc, e, ce, trim, steps=1, w=0.6, by="code", comb="sum"):
+    cc = cc.astype(np.float64); c = c.astype(np.float64)
+    keep = np.ones(len(cc), bool)
+    for _ in range(steps + 1):
+        mu = cc[keep].mean(0); W = whiten(cc[keep] - mu)
+        dc = dist(cc, mu, W)
+        if not trim:
+            break
+        key = dc if by == "code" else ce / np.median(ce) + w * dc / np.median(dc)
+        keep = key <= np.quantile(key, 1 - trim)
+    dcal = dc
+    d = dist(c, mu, W)
+    a, b = e / np.median(ce), d / np.median(dcal)
+    if comb == "sqrt":
+        return np.sqrt(a) + w * np.sqrt(b)
+    if comb == "log":
+        return np.log(a + 1e-12) + w * np.log(b + 1e-12)
+    if comb == "max":
+        return np.maximum(a, w * b)
+    if comb.startswith("pow"):
+        p = float(comb[3:])
+        return a ** p + w * b ** p
+    return a + w * b
+
+
+VARS = {"cur": dict(trim=0), "t05": dict(trim=0.05)}
+for comb in ("sqrt", "log", "max", "pow0.75"):
+    for w in (0.6, 1.0):
+        VARS[f"t05_{comb}_w{w}"] = dict(trim=0.05, w=w, comb=comb)
+rows = []
+for f in sorted(P.glob("*.npz")):
+    name, seed = f.stem.rsplit("_", 1)
+    z = np.load(f); y = z["y"]; n = int(y.sum())
+    for v, kw in VARS.items():
+        s = variant(z["c"], z["cc"], z["e"], z["ce"], **kw)
+        top = np.argsort(-s, kind="stable")[:n]
+        rows.append(dict(v=v, dataset=name, seed=int(seed), auc=roc_auc_score(y, s), pn=y[top].mean()))
+df = pd.DataFrame(rows).groupby(["v", "dataset"])[["auc", "pn"]].mean().reset_index()
+out = []
+for c, g in df.groupby("v", sort=False):
+    g = g.set_index("dataset")
+    out.append(dict(v=c, auc=g.auc.mean(), pn=g.pn.mean(), wins=int((g.auc >= ae[g.index]).sum()), n=len(g)))
+print(pd.DataFrame(out).round(4).to_string(index=False))
+if len(sys.argv) > 1:
+    pd.set_option("display.width", 250)
+    for key in ("auc", "pn"):
+        t = df[df.v.isin(sys.argv[1].split(","))].pivot(index="dataset", columns="v", values=key)
+        t["pyod-ae"] = ae if key == "auc" else base[base.method == "pyod-ae"].set_index("dataset").pn
+        t["ecod"] = base[base.method == "ecod"].set_index("dataset")["roc_auc" if key == "auc" else "pn"]
+        print(t.round(3).to_string())
