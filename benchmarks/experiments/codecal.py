@@ -50,10 +50,12 @@ def variant(c, cc, e, ce, trim, steps=1, w=0.6, by="code", comb="sum"):
     return a + w * b
 
 
-VARS = {"cur": dict(trim=0), "t05": dict(trim=0.05)}
-for comb in ("sqrt", "log", "max", "pow0.75"):
-    for w in (0.6, 1.0):
-        VARS[f"t05_{comb}_w{w}"] = dict(trim=0.05, w=w, comb=comb)
+VARS = {"cur": dict(trim=0)}
+for t in (0.01, 0.025, 0.05, 0.1):
+    VARS[f"trim{t}"] = dict(trim=t)
+    VARS[f"trim{t}_twice"] = dict(trim=t, steps=2)
+for comb in ("sqrt", "max"):
+    VARS[f"trim0.05_{comb}"] = dict(trim=0.05, comb=comb)
 rows = []
 for f in sorted(P.glob("*.npz")):
     name, seed = f.stem.rsplit("_", 1)

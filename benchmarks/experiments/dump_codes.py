@@ -2,7 +2,8 @@
 (all rows and the calibration rows), to compare calibrations of the code distance offline.
 
 Usage: python benchmarks/experiments/dump_codes.py SEED [dataset,...]  -> out/codes/{name}_{seed}.npz
-Environment: PARAMS (JSON of sampler parameters), CODES (output folder name under out/).
+Environment: PARAMS (JSON of sampler parameters), CODES (output folder name under out/),
+BRULE (the bottleneck as a Python expression of the number of inputs d).
 """
 import json
 import os
@@ -30,7 +31,10 @@ names = sys.argv[2].split(",") if len(sys.argv) > 2 else [p.stem for p in sorted
 for name in names:
     df = pd.read_parquet(DATA / f"{name}.parquet")
     y = df.pop("label").to_numpy()
-    s = AutoencoderSampler(random_state=seed, verbose=False, **PARAMS).fit(df)
+    params = dict(PARAMS)
+    if os.environ.get("BRULE"):  # bottleneck as a function of the number of inputs d
+        params["bottleneck"] = int(eval(os.environ["BRULE"], {"d": df.shape[1]}))
+    s = AutoencoderSampler(random_state=seed, verbose=False, **params).fit(df)
     nl = len(s.module_.encoder)
     kw = dict(n_encoder_layers=nl, code_center=s.code_center_, code_whitening=s.code_whitening_,
               batch_size=4096, n_members=s.module_.n_members)

@@ -144,6 +144,8 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
             loss = loss.mean()
             loss.backward()
             opt.step()
+    if cfg.get("libscore"):
+        return lib_score(m, T, hidden, cfg, g)
     e = errors(m, T).double()
     if TARGET[0] is not None:
         m.eval()
@@ -194,6 +196,37 @@ def fit_score(X: np.ndarray, seed: int, cfg: dict) -> np.ndarray:
         ref_r = r[active]
         r = r / ref_r.median() + cfg["latent"] * extra / extra[active].median()
     return r.numpy()
+
+
+def lib_score(m, T, hidden, cfg, g):
+    """The library's score: per-feature errors / floored medians + 0.6 x reweighted code distance,
+    both calibrated on (up to) 20,000 random rows."""
+    E = errors(m, T).double().numpy()
+    m.eval()
+    with torch.no_grad():
+        nb = len(hidden) * (2 + bool(cfg.get("dropout", 0)) + bool(cfg.get("bn"))) + 1
+        Z = m[:nb](T).double().numpy()
+    m.train()
+    n = len(T)
+    ref = torch.randperm(n, generator=g)[:20000].numpy() if n > 20000 else np.arange(n)
+    med = np.median(E[ref], 0)
+    scale = np.maximum(med, 0.5 * med.mean()) if med.mean() > 0 else np.ones_like(med)
+    e = (E / scale).mean(1)
+
+    def stats(x):
+        mu = x.mean(0)
+        v, U = np.linalg.eigh(np.cov(x - mu, rowvar=False).reshape(x.shape[1], x.shape[1]))
+        return mu, U / np.sqrt(np.maximum(v, 1e-6 * v.max()))
+
+    def dist(x, mu, W):
+        q = (x - mu) @ W
+        return (q * q).sum(1)
+
+    mu, W = stats(Z[ref])
+    dr = dist(Z[ref], mu, W)
+    mu, W = stats(Z[ref][dr <= np.quantile(dr, 0.95)])
+    d = dist(Z, mu, W)
+    return e / np.median(e[ref]) + cfg.get("latent", 0.6) * d / np.median(d[ref])
 
 
 def _tails(ref: np.ndarray, vals: np.ndarray) -> np.ndarray:

@@ -74,10 +74,10 @@ def score_components(
     whitening_t = _padded(np.asarray(code_whitening).T, (code_width, code_width), device)
     errors = np.empty(n, dtype=np.float64)
     distances = np.empty(n, dtype=np.float64)
-    inverse = None
-    if feature_scale is not None:
-        inverse = np.tile(1.0 / np.asarray(feature_scale, dtype=np.float64), n_members)
     weights = None
+    if feature_scale is not None:  # one weight per output column, zero on the padding
+        inverse = np.tile(1.0 / np.asarray(feature_scale, dtype=np.float64), n_members)
+        weights = _padded(inverse, (aligned_width(d * n_members),), device)
     with torch.inference_mode():
         for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=device):
             code = encoder(batch)
@@ -86,9 +86,7 @@ def score_components(
             output = decoder(code)
             target = _tiled(batch, d, n_members, output.shape[1])
             squared = output.sub_(target).square_()
-            if inverse is not None:
-                if weights is None:
-                    weights = _padded(inverse, (output.shape[1],), device)
+            if weights is not None:
                 squared.mul_(weights)
             per_row = squared.sum(dim=1).div_(d * n_members)
             errors[start:stop] = per_row[: stop - start].double().cpu().numpy()
