@@ -16,10 +16,9 @@ import pandas as pd
 import torch
 
 from dask_anomaly import AutoencoderSampler
-from dask_anomaly.calibration import _codes
 from dask_anomaly.config import CALIBRATION_ROWS
 from dask_anomaly.parallel import local_training_sample
-from dask_anomaly.scoring import score_components
+from dask_anomaly.scoring import feature_errors_and_codes, score_components
 
 DATA = Path("/work/shared/data/adbench")
 OUT = Path(__file__).parent / "out" / os.environ.get("CODES", "codes")
@@ -44,8 +43,9 @@ for name in names:
     b = s.code_center_.shape[0]
     e, d = score_components(mod, X, **kw)
     ce, cd = score_components(mod, cal, **kw)
-    c = _codes(mod, X, n_encoder_layers=nl, bottleneck=b, batch_size=4096).astype(np.float32)
-    cc = _codes(mod, cal, n_encoder_layers=nl, bottleneck=b, batch_size=4096).astype(np.float32)
+    k = s.module_.n_members
+    c = feature_errors_and_codes(mod, X, n_encoder_layers=nl, bottleneck=b, batch_size=4096, n_members=k)[1].astype(np.float32)
+    cc = feature_errors_and_codes(mod, cal, n_encoder_layers=nl, bottleneck=b, batch_size=4096, n_members=k)[1].astype(np.float32)
     extra = {}
     k = s.module_.n_members  # per-feature squared errors (an ensemble's: the members' mean)
     with torch.inference_mode():

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .scoring import score_components
+from .scoring import feature_errors_and_codes, score_components
 
 #: Eigenvalues of the code covariance are floored at this share of the largest one.
 EIGENVALUE_FLOOR = 1e-6
@@ -112,12 +112,15 @@ def fit_calibration(
     >>> cal.code_center.shape, cal.code_whitening.shape, cal.feature_error_scale.shape
     ((2,), (2, 2), (4,))
     """
-    codes = _codes(
-        module, X, n_encoder_layers=n_encoder_layers, bottleneck=bottleneck, batch_size=batch_size
+    squared, codes = feature_errors_and_codes(
+        module,
+        X,
+        n_encoder_layers=n_encoder_layers,
+        bottleneck=bottleneck,
+        batch_size=batch_size,
+        n_members=n_members,
     )
-    feature_scale = feature_error_scale(
-        _feature_errors(module, X, batch_size=batch_size, n_members=n_members)
-    )
+    feature_scale = feature_error_scale(squared)
     center = np.empty(bottleneck)
     width = bottleneck // n_members
     whitening = np.zeros((bottleneck, bottleneck))
@@ -187,25 +190,6 @@ def combine_scores(
     return scores
 
 
-def _codes(
-    module: torch.nn.Sequential,
-    X: np.ndarray,
-    *,
-    n_encoder_layers: int,
-    bottleneck: int,
-    batch_size: int,
-) -> np.ndarray:
-    """Bottleneck codes of the rows of ``X`` (float64)."""
-    from .scoring import _padded_batches
-
-    codes = np.empty((len(X), bottleneck), dtype=np.float64)
-    encoder = module[:n_encoder_layers]
-    with torch.inference_mode():
-        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=None):
-            codes[start:stop] = encoder(batch)[: stop - start, :bottleneck].double().numpy()
-    return codes
-
-
 def _reweighted_statistics(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and whitening of ``codes``, re-estimated without the farthest :data:`CODE_TRIM`.
 
@@ -231,23 +215,6 @@ def _reweighted_statistics(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             center = codes[keep].mean(axis=0)
             whitening = _whitening(codes[keep] - center)
     return center, whitening
-
-
-def _feature_errors(
-    module: torch.nn.Sequential, X: np.ndarray, *, batch_size: int, n_members: int
-) -> np.ndarray:
-    """Squared errors of the rows of ``X`` per model input (an ensemble's: the members' mean)."""
-    from .scoring import _padded_batches, _tiled
-
-    n, d = X.shape
-    out = np.empty((n, d), dtype=np.float32)
-    with torch.inference_mode():
-        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=None):
-            output = module(batch)
-            target = _tiled(batch, d, n_members, output.shape[1])
-            error = output.sub_(target).square_()[: stop - start, : d * n_members]
-            out[start:stop] = error.reshape(stop - start, n_members, d).mean(dim=1).numpy()
-    return out
 
 
 def _whitening(centred: np.ndarray) -> np.ndarray:

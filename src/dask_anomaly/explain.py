@@ -20,41 +20,15 @@ import torch
 
 from ._base import check_is_fitted
 from .config import RANK_COLUMN, SCORE_COLUMN
+from .scoring import feature_errors_and_codes
 
 if TYPE_CHECKING:
-    from .model import Autoencoder
     from .sampler import AutoencoderSampler
 
 #: Features shown per row in the reports.
 DEFAULT_TOP_FEATURES = 3
 #: Name of the score's part that comes from the row's code distance (no single column).
 CODE_CONTRIBUTION = "(code distance)"
-
-
-def errors_and_codes(
-    module: Autoencoder, X: np.ndarray, *, batch_size: int = 4096
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the per-feature squared reconstruction errors and the bottleneck codes (float64).
-
-    Examples
-    --------
-    >>> from dask_anomaly.model import Autoencoder
-    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0)).eval()
-    >>> [a.shape for a in errors_and_codes(net, np.zeros((5, 3), np.float32))]
-    [(5, 3), (5, 2)]
-    """
-    errors, codes = [], []
-    inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    with torch.inference_mode():
-        for start in range(0, max(len(X), 1), batch_size):
-            batch = inputs[start : start + batch_size]
-            code = module.encoder(batch)
-            error = (module.decoder(code) - module.targets(batch)).square()
-            # an ensemble's error per feature: the mean over its members' reconstructions
-            error = error.reshape(len(batch), module.n_members, -1).mean(dim=1)
-            errors.append(error.double().numpy())
-            codes.append(code.double().numpy())
-    return np.concatenate(errors), np.concatenate(codes)
 
 
 def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame:
@@ -91,10 +65,18 @@ def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame
     check_is_fitted(sampler)
     preprocessor = sampler.preprocessor_
     X = preprocessor.transform(pdf[list(sampler.feature_names_in_)])
-    errors, codes = errors_and_codes(sampler.module_, X, batch_size=int(sampler.score_batch_size))
+    squared, codes = feature_errors_and_codes(
+        sampler._module_on(torch.device("cpu")),
+        X,
+        n_encoder_layers=len(sampler.module_.encoder),
+        bottleneck=len(sampler.code_center_),
+        batch_size=int(sampler.score_batch_size),
+        n_members=sampler.module_.n_members,
+    )
+    errors = squared.astype(np.float64)
     scale = getattr(sampler, "feature_error_scale_", None)
     if scale is not None:
-        errors = errors / np.asarray(scale, dtype=np.float64)
+        errors /= np.asarray(scale, dtype=np.float64)
     errors /= max(X.shape[1], 1) * float(getattr(sampler, "error_scale_", 1.0))
     columns = list(sampler.feature_names_in_)
     position = {name: i for i, name in enumerate(columns)}

@@ -96,6 +96,47 @@ def score_components(
     return errors, distances
 
 
+def feature_errors_and_codes(
+    module: torch.nn.Sequential,
+    X: np.ndarray,
+    *,
+    n_encoder_layers: int,
+    bottleneck: int,
+    batch_size: int,
+    n_members: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's squared error per model input (float32) and its code (float64).
+
+    The same padded batches and aligned inference copy as :func:`score_components`; an
+    ensemble's error per feature is the mean over its members' reconstructions, and its code is
+    the members' codes side by side (``bottleneck`` units in all).
+
+    Examples
+    --------
+    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
+    >>> errors, codes = feature_errors_and_codes(
+    ...     aligned_copy(net), np.zeros((5, 3), np.float32), n_encoder_layers=len(net.encoder),
+    ...     bottleneck=2, batch_size=4)
+    >>> errors.shape, codes.shape
+    ((5, 3), (5, 2))
+    """
+    n, d = X.shape
+    encoder, decoder = module[:n_encoder_layers], module[n_encoder_layers:]
+    errors = np.empty((n, d), dtype=np.float32)
+    codes = np.empty((n, bottleneck), dtype=np.float64)
+    with torch.inference_mode():
+        for start, stop, batch in _padded_batches(X, batch_size=batch_size, device=None):
+            rows = stop - start
+            code = encoder(batch)
+            codes[start:stop] = code[:rows, :bottleneck].double().numpy()
+            output = decoder(code)
+            error = output.sub_(_tiled(batch, d, n_members, output.shape[1])).square_()
+            error = error[:rows, : d * n_members].reshape(rows, n_members, d).mean(dim=1)
+            errors[start:stop] = error.numpy()
+    return errors, codes
+
+
 def _tiled(batch: torch.Tensor, d: int, n_members: int, width: int) -> torch.Tensor:
     """Columns ``:d`` of ``batch`` repeated ``n_members`` times, zero-padded to ``width``."""
     if n_members == 1:
