@@ -9,13 +9,16 @@ base = pd.DataFrame(json.load(open(Path(__file__).parent / "out" / "baselines.js
 ae = base[base.method == "pyod-ae"].set_index("dataset").roc_auc
 
 
+FLOOR = [1e-6]
+
+
 def whiten(x, width=32):
     """Block-diagonal whitening, one block per ensemble member (codes of ``width`` units)."""
     W = np.zeros((x.shape[1], x.shape[1]))
     for k in range(0, x.shape[1], width):
         b = slice(k, k + width)
         v, U = np.linalg.eigh(np.cov(x[:, b], rowvar=False))
-        v = np.maximum(v, 1e-6 * v.max())
+        v = np.maximum(v, FLOOR[0] * v.max())
         W[b, b] = U / np.sqrt(v)
     return W
 
@@ -25,7 +28,8 @@ def dist(c, mu, W):
     return (z * z).sum(1)
 
 
-def variant(c, cc, e, ce, trim, steps=1, w=0.6, by="code", comb="sum"):
+def variant(c, cc, e, ce, trim, steps=1, w=0.6, by="code", comb="sum", floor=1e-6):
+    FLOOR[0] = floor
     cc = cc.astype(np.float64); c = c.astype(np.float64)
     keep = np.ones(len(cc), bool)
     for _ in range(steps + 1):
@@ -34,7 +38,12 @@ def variant(c, cc, e, ce, trim, steps=1, w=0.6, by="code", comb="sum"):
         if not trim:
             break
         key = dc if by == "code" else ce / np.median(ce) + w * dc / np.median(dc)
-        keep = key <= np.quantile(key, 1 - trim)
+        if isinstance(trim, str):  # chi-square cutoff at quantile q, scaled by the median
+            from scipy.stats import chi2
+            q, k = float(trim[3:]), cc.shape[1]
+            keep = dc <= np.median(dc) * chi2.ppf(q, k) / chi2.ppf(0.5, k)
+        else:
+            keep = key <= np.quantile(key, 1 - trim)
     dcal = dc
     d = dist(c, mu, W)
     a, b = e / np.median(ce), d / np.median(dcal)
@@ -54,8 +63,9 @@ VARS = {"cur": dict(trim=0)}
 for t in (0.01, 0.025, 0.05, 0.1):
     VARS[f"trim{t}"] = dict(trim=t)
     VARS[f"trim{t}_twice"] = dict(trim=t, steps=2)
-for comb in ("sqrt", "max"):
-    VARS[f"trim0.05_{comb}"] = dict(trim=0.05, comb=comb)
+for fl in (1e-4, 1e-3, 1e-2, 3e-2):
+    VARS[f"trim0.05_floor{fl}"] = dict(trim=0.05, floor=fl)
+    VARS[f"plain_floor{fl}"] = dict(trim=0, floor=fl)
 rows = []
 for f in sorted(P.glob("*.npz")):
     name, seed = f.stem.rsplit("_", 1)

@@ -12,11 +12,14 @@ base = pd.DataFrame(json.load(open(HERE / "out" / "baselines.json")))
 ae = base[base.method == "pyod-ae"].set_index("dataset").roc_auc
 
 
+EIG = float(os.environ.get("EIG", "1e-6"))
+
+
 def code_distance(c, cc, trim=0.05, width=32):
     """Sum over members (blocks of ``width`` code units) of the reweighted Mahalanobis distances."""
     cc = cc.astype(float); c = c.astype(float)
     def stats(x):
-        mu = x.mean(0); v, U = np.linalg.eigh(np.cov(x - mu, rowvar=False)); v = np.maximum(v, 1e-6 * v.max())
+        mu = x.mean(0); v, U = np.linalg.eigh(np.cov(x - mu, rowvar=False)); v = np.maximum(v, EIG * v.max())
         return mu, U / np.sqrt(v)
     def dist(x, mu, W):
         z = (x - mu) @ W; return (z * z).sum(1)

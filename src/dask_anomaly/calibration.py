@@ -30,8 +30,11 @@ import torch
 
 from .scoring import feature_errors_and_codes, score_components
 
-#: Eigenvalues of the code covariance are floored at this share of the largest one.
-EIGENVALUE_FLOOR = 1e-6
+#: Eigenvalues of the code covariance are floored at this share of the largest one, so that the
+#: whitening stretches no direction more than 100 times the largest one's: codes that barely vary
+#: along some directions (a table with fewer real dimensions than code units) would otherwise let
+#: the noise of normal rows along them dominate the distance, more so after the reweighting.
+EIGENVALUE_FLOOR = 1e-4
 
 #: Share of the calibration rows with the largest code distances that the reweighted code
 #: statistics leave out (see the module docstring).
