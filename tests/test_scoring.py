@@ -198,6 +198,18 @@ def test_calibration_scales_features_by_their_floored_median_error() -> None:
     )
 
 
+def test_whitening_stretches_no_direction_beyond_the_eigenvalue_floor() -> None:
+    """Near-constant code directions are not blown up: their variance counts as the floor."""
+    rng = np.random.default_rng(5)
+    codes = rng.normal(size=(5000, 3)) * np.array([1.0, 0.5, 1e-5])
+    white = calibration_module._whitening(codes - codes.mean(axis=0))
+    stretch = np.linalg.svd(white, compute_uv=False)  # 1 / sqrt(floored eigenvalue)
+    top = stretch.min()
+    assert stretch.max() / top == pytest.approx(calibration_module.EIGENVALUE_FLOOR**-0.5, rel=1e-6)
+    # the two real directions are whitened exactly
+    np.testing.assert_allclose(np.sort(stretch)[:2], [1.0, 2.0], rtol=0.05)
+
+
 def test_code_statistics_are_not_stretched_by_a_cluster_of_extreme_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """3% of rows far out along one direction must not inflate the code covariance."""
     net = Autoencoder(4, (8,), 3, generator=torch.Generator().manual_seed(0))
