@@ -13,7 +13,7 @@ from dask_anomaly import calibration as calibration_module
 from dask_anomaly._rowhash import lowest_hash_order, row_hashes, sampling_threshold
 from dask_anomaly.calibration import fit_calibration
 from dask_anomaly.config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
-from dask_anomaly.model import Autoencoder, aligned_copy
+from dask_anomaly.model import Autoencoder, InferenceNetwork
 from dask_anomaly.scoring import (
     POSITION_COLUMN,
     combine_topk,
@@ -79,20 +79,13 @@ def test_score_components_do_not_depend_on_batching_or_position(n_members: int) 
     raw = Autoencoder(
         7, (16, 8), 3, generator=torch.Generator().manual_seed(0), n_members=n_members
     )
-    net = aligned_copy(raw)
+    net = InferenceNetwork.of(raw)
     X = np.random.default_rng(0).normal(size=(3000, 7)).astype(np.float32)
     code = 3 * n_members
     calibration = {"code_center": np.full(code, 0.1), "code_whitening": np.eye(code) * 2.0}
 
     def errors(rows: np.ndarray, batch_size: int) -> np.ndarray:
-        return score_components(
-            net,
-            rows,
-            n_encoder_layers=len(raw.encoder),
-            batch_size=batch_size,
-            n_members=n_members,
-            **calibration,
-        )[0]
+        return score_components(net, rows, batch_size=batch_size, **calibration)[0]
 
     full = errors(X, 4096)
     for cut in (1, 3, 100, 257, 571, 999, 1333):
@@ -107,24 +100,15 @@ def test_score_components_do_not_depend_on_batching_or_position(n_members: int) 
 
 
 def _calibrated_parts(
-    net: Autoencoder, X: np.ndarray, rows: np.ndarray, n_members: int
+    net: Autoencoder, X: np.ndarray, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibrate ``net`` on ``rows``; return the whitening and the two parts on ``X``."""
-    aligned, n_encoder = aligned_copy(net), len(net.encoder)
-    calibration = fit_calibration(
-        aligned,
-        rows,
-        n_encoder_layers=n_encoder,
-        bottleneck=net.layer_widths[n_encoder // 2 + 1],
-        batch_size=128,
-        n_members=n_members,
-    )
+    network = InferenceNetwork.of(net)
+    calibration = fit_calibration(network, rows, batch_size=128)
     errors, distances = score_components(
-        aligned,
+        network,
         X,
-        n_encoder_layers=n_encoder,
         batch_size=256,
-        n_members=n_members,
         code_center=calibration.code_center,
         code_whitening=calibration.code_whitening,
     )
@@ -134,27 +118,25 @@ def _calibrated_parts(
 def test_ensemble_parts_are_the_mean_error_and_the_summed_distance_of_its_members() -> None:
     trio = Autoencoder(6, (16,), 4, generator=torch.Generator().manual_seed(3), n_members=3)
     X = np.random.default_rng(1).normal(size=(500, 6)).astype(np.float32)
-    white, errors, distances = _calibrated_parts(trio, X, X[:300], n_members=3)
+    white, errors, distances = _calibrated_parts(trio, X, X[:300])
     # the whitening is block diagonal: one block per member, nothing across
     assert white.shape == (12, 12)
     assert np.count_nonzero(white[:4, 4:]) == 0 and np.count_nonzero(white[4:8, 8:]) == 0
-    members = [_calibrated_parts(ensemble_member(trio, k), X, X[:300], 1) for k in range(3)]
+    members = [_calibrated_parts(ensemble_member(trio, k), X, X[:300]) for k in range(3)]
     np.testing.assert_allclose(errors, np.mean([m[1] for m in members], axis=0), rtol=1e-5)
     np.testing.assert_allclose(distances, np.sum([m[2] for m in members], axis=0), rtol=1e-4)
     # per-feature scales apply to every member's reconstruction alike
     scale = np.linspace(0.5, 2.0, 6)
     scaled = [
         score_components(
-            aligned_copy(net),
+            InferenceNetwork.of(net),
             X,
-            n_encoder_layers=len(net.encoder),
             code_center=np.zeros(k),
             code_whitening=np.eye(k),
             batch_size=256,
-            n_members=m,
             feature_scale=scale,
         )[0]
-        for net, k, m in [(trio, 12, 3)] + [(ensemble_member(trio, j), 4, 1) for j in range(3)]
+        for net, k in [(trio, 12)] + [(ensemble_member(trio, j), 4) for j in range(3)]
     ]
     np.testing.assert_allclose(scaled[0], np.mean(scaled[1:], axis=0), rtol=1e-5)
 
@@ -163,11 +145,10 @@ def test_feature_scales_divide_each_features_squared_error() -> None:
     net = Autoencoder(5, (8,), 3, generator=torch.Generator().manual_seed(2))
     X = np.random.default_rng(4).normal(size=(300, 5)).astype(np.float32)
     scale = np.array([0.5, 1.0, 2.0, 4.0, 0.25])
-    kwargs = {"n_encoder_layers": len(net.encoder), "code_center": np.zeros(3)}
     errors, _ = score_components(
-        aligned_copy(net),
+        InferenceNetwork.of(net),
         X,
-        **kwargs,
+        code_center=np.zeros(3),
         code_whitening=np.eye(3),
         batch_size=128,
         feature_scale=scale,
@@ -182,9 +163,7 @@ def test_calibration_scales_features_by_their_floored_median_error() -> None:
     net = Autoencoder(4, (8,), 2, generator=torch.Generator().manual_seed(1))
     rows = np.random.default_rng(2).normal(size=(400, 4)).astype(np.float32)
     rows[:, 3] *= np.float32(1e-3)  # near-constant: tiny errors, scale floored
-    calibration = fit_calibration(
-        aligned_copy(net), rows, n_encoder_layers=len(net.encoder), bottleneck=2, batch_size=128
-    )
+    calibration = fit_calibration(InferenceNetwork.of(net), rows, batch_size=128)
     inputs = torch.from_numpy(rows)
     with torch.no_grad():
         squared = ((net.eval()(inputs) - inputs) ** 2).double().numpy()
@@ -218,7 +197,7 @@ def test_code_statistics_are_not_stretched_by_a_cluster_of_extreme_rows(monkeypa
     extreme = np.arange(len(X)) < 60
 
     def distances() -> np.ndarray:
-        _, _, found = _calibrated_parts(net, X, X, n_members=1)
+        _, _, found = _calibrated_parts(net, X, X)
         return found
 
     reweighted = distances()

@@ -34,18 +34,15 @@ for name in names:
     if os.environ.get("BRULE"):  # bottleneck as a function of the number of inputs d
         params["bottleneck"] = int(eval(os.environ["BRULE"], {"d": df.shape[1]}))
     s = AutoencoderSampler(random_state=seed, verbose=False, **params).fit(df)
-    nl = len(s.module_.encoder)
-    kw = dict(n_encoder_layers=nl, code_center=s.code_center_, code_whitening=s.code_whitening_,
-              batch_size=4096, n_members=s.module_.n_members)
-    mod = s._module_on(torch.device("cpu"))
+    # the plain mean squared error (no per-feature scales), as these files always held
+    kw = dict(code_center=s.code_center_, code_whitening=s.code_whitening_, batch_size=4096)
+    mod = s._network_on(torch.device("cpu"))
     X = s.preprocessor_.transform(df)
     cal = local_training_sample(df, s.preprocessor_, n_rows=s.train_rows, seed=s._sample_seed())[:CALIBRATION_ROWS]
-    b = s.code_center_.shape[0]
     e, d = score_components(mod, X, **kw)
     ce, cd = score_components(mod, cal, **kw)
-    k = s.module_.n_members
-    c = feature_errors_and_codes(mod, X, n_encoder_layers=nl, bottleneck=b, batch_size=4096, n_members=k)[1].astype(np.float32)
-    cc = feature_errors_and_codes(mod, cal, n_encoder_layers=nl, bottleneck=b, batch_size=4096, n_members=k)[1].astype(np.float32)
+    c = feature_errors_and_codes(mod, X, batch_size=4096)[1].astype(np.float32)
+    cc = feature_errors_and_codes(mod, cal, batch_size=4096)[1].astype(np.float32)
     extra = {}
     k = s.module_.n_members  # per-feature squared errors (an ensemble's: the members' mean)
     with torch.inference_mode():

@@ -27,9 +27,9 @@ for name in names:
     df = pd.read_parquet(DATA / f"{name}.parquet")
     y = df.pop("label").to_numpy()
     s = AutoencoderSampler(random_state=seed, verbose=False).fit(df)
-    kw = dict(n_encoder_layers=len(s.module_.encoder), code_center=s.code_center_,
-              code_whitening=s.code_whitening_, batch_size=4096, n_members=s.module_.n_members)
-    mod = s._module_on(torch.device("cpu"))
+    # the plain mean squared error (no per-feature scales), as these files always held
+    kw = dict(code_center=s.code_center_, code_whitening=s.code_whitening_, batch_size=4096)
+    mod = s._network_on(torch.device("cpu"))
     e, d = score_components(mod, s.preprocessor_.transform(df), **kw)
     from dask_anomaly.parallel import local_training_sample
     cal = local_training_sample(df, s.preprocessor_, n_rows=s.train_rows, seed=s._sample_seed())[:CALIBRATION_ROWS]

@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from .model import InferenceNetwork
 from .scoring import feature_errors_and_codes, score_components
 
 #: Eigenvalues of the code covariance are floored at this share of the largest one, so that the
@@ -71,15 +71,9 @@ class ScoreCalibration:
 
 
 def fit_calibration(
-    module: torch.nn.Sequential,
-    X: np.ndarray,
-    *,
-    n_encoder_layers: int,
-    bottleneck: int,
-    batch_size: int,
-    n_members: int = 1,
+    network: InferenceNetwork, X: np.ndarray, *, batch_size: int
 ) -> ScoreCalibration:
-    """Compute the score calibration from training rows ``X`` with the aligned inference copy.
+    """Compute the score calibration from training rows ``X`` with the inference network.
 
     The code statistics are reweighted once (see the module docstring); the two scales are the
     medians over all rows of ``X``. For an ensemble, each member's codes are whitened on their
@@ -88,18 +82,12 @@ def fit_calibration(
 
     Parameters
     ----------
-    module : torch.nn.Sequential
-        Aligned inference copy of the trained network (:func:`~dask_anomaly.model.aligned_copy`).
+    network : InferenceNetwork
+        The trained network's inference copy (:class:`~dask_anomaly.model.InferenceNetwork`).
     X : numpy.ndarray of shape (n_rows, n_features)
         Preprocessed training rows (float32).
-    n_encoder_layers : int
-        Layers of ``module`` that form the encoder.
-    bottleneck : int
-        Width of the code layer (before alignment padding; all members together).
     batch_size : int
         Rows per forward pass.
-    n_members : int, default=1
-        Number of autoencoders in the network (:class:`~dask_anomaly.model.Autoencoder`).
 
     Returns
     -------
@@ -107,38 +95,30 @@ def fit_calibration(
 
     Examples
     --------
-    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> import torch
+    >>> from dask_anomaly.model import Autoencoder, InferenceNetwork
     >>> net = Autoencoder(4, (8,), 2, generator=torch.Generator().manual_seed(0))
     >>> X = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
-    >>> cal = fit_calibration(aligned_copy(net), X, n_encoder_layers=len(net.encoder),
-    ...                       bottleneck=2, batch_size=64)
+    >>> cal = fit_calibration(InferenceNetwork.of(net), X, batch_size=64)
     >>> cal.code_center.shape, cal.code_whitening.shape, cal.feature_error_scale.shape
     ((2,), (2, 2), (4,))
     """
-    squared, codes = feature_errors_and_codes(
-        module,
-        X,
-        n_encoder_layers=n_encoder_layers,
-        bottleneck=bottleneck,
-        batch_size=batch_size,
-        n_members=n_members,
-    )
+    squared, codes = feature_errors_and_codes(network, X, batch_size=batch_size)
     feature_scale = feature_error_scale(squared)
+    bottleneck = network.code_width
     center = np.empty(bottleneck)
-    width = bottleneck // n_members
+    width = bottleneck // network.n_members
     whitening = np.zeros((bottleneck, bottleneck))
-    for k in range(n_members):
+    for k in range(network.n_members):
         block = slice(k * width, (k + 1) * width)
         center[block], whitening[block, block] = _reweighted_statistics(codes[:, block])
     # the training rows' parts are computed exactly as the scores will be
     errors, distances = score_components(
-        module,
+        network,
         X,
-        n_encoder_layers=n_encoder_layers,
         code_center=center,
         code_whitening=whitening,
         batch_size=batch_size,
-        n_members=n_members,
         feature_scale=feature_scale,
     )
     return ScoreCalibration(

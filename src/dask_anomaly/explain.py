@@ -66,12 +66,7 @@ def explain_rows(sampler: AutoencoderSampler, pdf: pd.DataFrame) -> pd.DataFrame
     preprocessor = sampler.preprocessor_
     X = preprocessor.transform(pdf[list(sampler.feature_names_in_)])
     squared, codes = feature_errors_and_codes(
-        sampler._module_on(torch.device("cpu")),
-        X,
-        n_encoder_layers=len(sampler.module_.encoder),
-        bottleneck=len(sampler.code_center_),
-        batch_size=int(sampler.score_batch_size),
-        n_members=sampler.module_.n_members,
+        sampler._network_on(torch.device("cpu")), X, batch_size=int(sampler.score_batch_size)
     )
     errors = squared.astype(np.float64)
     scale = getattr(sampler, "feature_error_scale_", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 import numpy as np
@@ -283,3 +284,42 @@ def aligned_copy(module: Autoencoder) -> nn.Sequential:
             wide.bias[: layer.out_features] = layer.bias
         layers.append(wide)
     return nn.Sequential(*layers).eval()
+
+
+@dataclass(frozen=True)
+class InferenceNetwork:
+    """The aligned inference copy of a trained network and the shape facts scoring needs.
+
+    Attributes
+    ----------
+    module : torch.nn.Sequential
+        :func:`aligned_copy` of the network.
+    n_encoder_layers : int
+        The first layers of ``module`` that form the encoder.
+    code_width : int
+        Code units of all members together (before the alignment padding).
+    n_members : int
+        Autoencoders in the network (:class:`Autoencoder`).
+
+    Examples
+    --------
+    >>> trio = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0), n_members=3)
+    >>> network = InferenceNetwork.of(trio)
+    >>> network.n_encoder_layers, network.code_width, network.n_members
+    (3, 6, 3)
+    """
+
+    module: nn.Sequential
+    n_encoder_layers: int
+    code_width: int
+    n_members: int
+
+    @classmethod
+    def of(cls, net: Autoencoder) -> InferenceNetwork:
+        """The inference network of ``net`` (on the CPU)."""
+        widths = net.layer_widths
+        return cls(aligned_copy(net), len(net.encoder), widths[len(widths) // 2], net.n_members)
+
+    def to(self, device: torch.device) -> InferenceNetwork:
+        """The same network with its module on ``device``."""
+        return replace(self, module=self.module.to(device))

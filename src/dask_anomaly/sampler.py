@@ -45,7 +45,7 @@ from .config import (
     TRAINING_MODES,
 )
 from .exceptions import DaskAnomalyWarning, EmptyDataError
-from .model import Autoencoder, aligned_copy, default_architecture
+from .model import Autoencoder, InferenceNetwork, default_architecture
 from .preprocessing import TabularPreprocessor
 from .scoring import score_components
 from .training import SAMPLE_WORD, ChunkSource, resolve_device, seed_words, train_on_chunks
@@ -335,7 +335,7 @@ class AutoencoderSampler(BaseEstimator):
             device=str(device),
             verbose=self.verbose,
         )
-        calibration = self._calibrate(module, X, kind, preprocessor, chunks, bottleneck)
+        calibration = self._calibrate(module, X, kind, preprocessor, chunks)
         n_train = getattr(chunks, "rows_seen", [n_train])[0]  # streamed: rows of epoch 1
         # fitted state is set only once training succeeded
         self.preprocessor_ = preprocessor
@@ -414,7 +414,6 @@ class AutoencoderSampler(BaseEstimator):
         kind: str,
         preprocessor: TabularPreprocessor,
         chunks: ChunkSource,
-        bottleneck: int,
     ) -> ScoreCalibration:
         """Fit the score calibration on the lowest-hash rows of the training sample.
 
@@ -433,12 +432,7 @@ class AutoencoderSampler(BaseEstimator):
         else:
             rows = next(iter(chunks(0)))[:CALIBRATION_ROWS]
         return fit_calibration(
-            aligned_copy(module),
-            rows,
-            n_encoder_layers=len(module.encoder),
-            bottleneck=bottleneck * module.n_members,
-            batch_size=int(self.score_batch_size),
-            n_members=module.n_members,
+            InferenceNetwork.of(module), rows, batch_size=int(self.score_batch_size)
         )
 
     def _sample_seed(self) -> int:
@@ -469,14 +463,12 @@ class AutoencoderSampler(BaseEstimator):
         """Return the anomaly scores of preprocessed rows ``X`` (float64)."""
         device = resolve_device(self.device)
         errors, distances = score_components(
-            self._module_on(device),
+            self._network_on(device),
             X,
-            n_encoder_layers=len(self.module_.encoder),
             code_center=self.code_center_,
             code_whitening=self.code_whitening_,
             batch_size=int(self.score_batch_size),
             device=device,
-            n_members=self.module_.n_members,
             # files saved before per-feature scales existed score without them
             feature_scale=getattr(self, "feature_error_scale_", None),
         )
@@ -488,11 +480,11 @@ class AutoencoderSampler(BaseEstimator):
             code_weight=float(self.code_weight),
         )
 
-    def _module_on(self, device: torch.device) -> torch.nn.Sequential:
-        """Return the aligned inference copy of the network on ``device`` (cached per process)."""
+    def _network_on(self, device: torch.device) -> InferenceNetwork:
+        """Return the inference copy of the network on ``device`` (cached per process)."""
         cache = self.__dict__.setdefault("_inference_modules", {})
         if str(device) not in cache:
-            cache[str(device)] = aligned_copy(self.module_).to(device)
+            cache[str(device)] = InferenceNetwork.of(self.module_).to(device)
         return cache[str(device)]
 
     def decision_function(self, X: Any) -> Any:

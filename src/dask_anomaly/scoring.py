@@ -17,7 +17,7 @@ import torch
 
 from ._rowhash import lowest_hash_order, row_hashes
 from .config import IN_SAMPLE_COLUMN, RANK_COLUMN, SCORE_COLUMN
-from .model import aligned_width
+from .model import InferenceNetwork, aligned_width
 
 if TYPE_CHECKING:
     from .preprocessing import TabularPreprocessor
@@ -29,15 +29,13 @@ POSITION_COLUMN = "__dask_anomaly_position"
 
 
 def score_components(
-    module: torch.nn.Sequential,
+    network: InferenceNetwork,
     X: np.ndarray,
     *,
-    n_encoder_layers: int,
     code_center: np.ndarray,
     code_whitening: np.ndarray,
     batch_size: int,
     device: torch.device | None = None,
-    n_members: int = 1,
     feature_scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's mean squared reconstruction error and its squared code distance (float64).
@@ -46,29 +44,27 @@ def score_components(
     by its value before the mean (see :func:`~dask_anomaly.calibration.feature_error_scale`).
 
     The code distance is ``|(code - code_center) @ code_whitening| ** 2``, a Mahalanobis
-    distance of the row's bottleneck code. For an ensemble of ``n_members`` autoencoders the
-    error is the mean over the members' reconstructions and the code is the members' codes side
-    by side (with a block-diagonal whitening the distance is the sum of the members' distances).
-    ``module`` is the aligned inference copy
-    (:func:`~dask_anomaly.model.aligned_copy`); its first ``n_encoder_layers`` layers form the
-    encoder. Every forward pass and every reduction sees a padded batch of fixed, aligned shape
-    (a multiple of 64 rows of 64-byte aligned features), so a row's values do not depend on its
-    neighbours or on partition boundaries.
+    distance of the row's bottleneck code. For an ensemble of autoencoders the error is the mean
+    over the members' reconstructions and the code is the members' codes side by side (with a
+    block-diagonal whitening the distance is the sum of the members' distances). ``network``
+    holds the aligned inference copy, on ``device``. Every forward pass and every reduction sees
+    a padded batch of fixed, aligned shape (a multiple of 64 rows of 64-byte aligned features),
+    so a row's values do not depend on its neighbours or on partition boundaries.
 
     Examples
     --------
-    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> from dask_anomaly.model import Autoencoder, InferenceNetwork
     >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
     >>> errors, distances = score_components(
-    ...     aligned_copy(net), np.zeros((5, 3), np.float32), n_encoder_layers=len(net.encoder),
-    ...     code_center=np.zeros(2), code_whitening=np.eye(2),
-    ...     batch_size=4)
+    ...     InferenceNetwork.of(net), np.zeros((5, 3), np.float32),
+    ...     code_center=np.zeros(2), code_whitening=np.eye(2), batch_size=4)
     >>> errors.shape, distances.shape
     ((5,), (5,))
     """
     n, d = X.shape
     device = device or torch.device("cpu")
-    encoder, decoder = module[:n_encoder_layers], module[n_encoder_layers:]
+    n_members = network.n_members
+    encoder, decoder = _halves(network)
     code_width = aligned_width(len(code_center))
     center = _padded(code_center, (code_width,), device)
     whitening_t = _padded(np.asarray(code_whitening).T, (code_width, code_width), device)
@@ -97,32 +93,26 @@ def score_components(
 
 
 def feature_errors_and_codes(
-    module: torch.nn.Sequential,
-    X: np.ndarray,
-    *,
-    n_encoder_layers: int,
-    bottleneck: int,
-    batch_size: int,
-    n_members: int = 1,
+    network: InferenceNetwork, X: np.ndarray, *, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each row's squared error per model input (float32) and its code (float64).
 
-    The same padded batches and aligned inference copy as :func:`score_components`; an
-    ensemble's error per feature is the mean over its members' reconstructions, and its code is
-    the members' codes side by side (``bottleneck`` units in all).
+    The same padded batches and aligned inference copy as :func:`score_components`, on the CPU;
+    an ensemble's error per feature is the mean over its members' reconstructions, and its code
+    is the members' codes side by side.
 
     Examples
     --------
-    >>> from dask_anomaly.model import Autoencoder, aligned_copy
+    >>> from dask_anomaly.model import Autoencoder, InferenceNetwork
     >>> net = Autoencoder(3, (4,), 2, generator=torch.Generator().manual_seed(0))
     >>> errors, codes = feature_errors_and_codes(
-    ...     aligned_copy(net), np.zeros((5, 3), np.float32), n_encoder_layers=len(net.encoder),
-    ...     bottleneck=2, batch_size=4)
+    ...     InferenceNetwork.of(net), np.zeros((5, 3), np.float32), batch_size=4)
     >>> errors.shape, codes.shape
     ((5, 3), (5, 2))
     """
     n, d = X.shape
-    encoder, decoder = module[:n_encoder_layers], module[n_encoder_layers:]
+    n_members, bottleneck = network.n_members, network.code_width
+    encoder, decoder = _halves(network)
     errors = np.empty((n, d), dtype=np.float32)
     codes = np.empty((n, bottleneck), dtype=np.float64)
     with torch.inference_mode():
@@ -135,6 +125,12 @@ def feature_errors_and_codes(
             error = error[:rows, : d * n_members].reshape(rows, n_members, d).mean(dim=1)
             errors[start:stop] = error.numpy()
     return errors, codes
+
+
+def _halves(network: InferenceNetwork) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The encoder and decoder layers of the network's aligned module."""
+    k = network.n_encoder_layers
+    return network.module[:k], network.module[k:]
 
 
 def _tiled(batch: torch.Tensor, d: int, n_members: int, width: int) -> torch.Tensor:
