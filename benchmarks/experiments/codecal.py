@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from _tables import report
+
 P = Path(__file__).parent / "out" / os.environ.get("CODES", "codes")
-base = pd.DataFrame(json.load(open(Path(__file__).parent / "out" / "baselines.json")))
-ae = base[base.method == "pyod-ae"].set_index("dataset").roc_auc
 
 
 FLOOR = [1e-6]
@@ -74,16 +74,4 @@ for f in sorted(P.glob("*.npz")):
         s = variant(z["c"], z["cc"], z["e"], z["ce"], **kw)
         top = np.argsort(-s, kind="stable")[:n]
         rows.append(dict(v=v, dataset=name, seed=int(seed), auc=roc_auc_score(y, s), pn=y[top].mean()))
-df = pd.DataFrame(rows).groupby(["v", "dataset"])[["auc", "pn"]].mean().reset_index()
-out = []
-for c, g in df.groupby("v", sort=False):
-    g = g.set_index("dataset")
-    out.append(dict(v=c, auc=g.auc.mean(), pn=g.pn.mean(), wins=int((g.auc >= ae[g.index]).sum()), n=len(g)))
-print(pd.DataFrame(out).round(4).to_string(index=False))
-if len(sys.argv) > 1:
-    pd.set_option("display.width", 250)
-    for key in ("auc", "pn"):
-        t = df[df.v.isin(sys.argv[1].split(","))].pivot(index="dataset", columns="v", values=key)
-        t["pyod-ae"] = ae if key == "auc" else base[base.method == "pyod-ae"].set_index("dataset").pn
-        t["ecod"] = base[base.method == "ecod"].set_index("dataset")["roc_auc" if key == "auc" else "pn"]
-        print(t.round(3).to_string())
+report(rows, "v")

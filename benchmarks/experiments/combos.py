@@ -1,14 +1,13 @@
-"""Scratch: compare ways of combining the saved score parts (out/parts, from dump_parts.py)."""
+"""Scratch: compare ways of combining the saved score parts (out/parts: CODES=parts dump_codes.py)."""
 import json, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from _tables import report
+
 import os
 P = Path(__file__).parent / "out" / os.environ.get("PARTS", "parts")
-base = pd.DataFrame(json.load(open(Path(__file__).parent / "out" / "baselines.json")))
-ae = base[base.method == "pyod-ae"].set_index("dataset").roc_auc
-ecod_pn = base[base.method == "ecod"].set_index("dataset").pn
 
 def q(v, p): return float(np.quantile(v, p)) if p < 1 else float(np.max(v))
 
@@ -36,17 +35,4 @@ for f in sorted(P.glob("*.npz")):
         s = fn(z["e"], z["d"], z["ce"], z["cd"])
         top = np.argsort(-s, kind="stable")[:n]
         rows.append(dict(combo=cname, dataset=name, seed=int(seed), auc=roc_auc_score(y, s), pn=y[top].mean()))
-df = pd.DataFrame(rows).groupby(["combo", "dataset"])[["auc", "pn"]].mean().reset_index()
-nd = df.dataset.nunique()
-out = []
-for c, g in df.groupby("combo", sort=False):
-    g = g.set_index("dataset")
-    out.append(dict(combo=c, auc=g.auc.mean(), pn=g.pn.mean(), wins=int((g.auc >= ae[g.index]).sum()), n=nd))
-print(pd.DataFrame(out).sort_values("auc", ascending=False).round(4).to_string(index=False))
-if len(sys.argv) > 1:
-    pd.set_option("display.width", 250)
-    for key in ("auc", "pn"):
-        t = df[df.combo.isin(sys.argv[1].split(","))].pivot(index="dataset", columns="combo", values=key)
-        t["pyod-ae"] = ae if key == "auc" else base[base.method == "pyod-ae"].set_index("dataset").pn
-        t["ecod"] = base[base.method == "ecod"].set_index("dataset")["roc_auc" if key == "auc" else "pn"]
-        print(t.round(3).to_string()); print(t.mean().round(4).to_string())
+report(rows, "combo", sort=True)
