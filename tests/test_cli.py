@@ -240,6 +240,26 @@ def test_demo_command_runs_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     ]
 
 
+def test_module_demo_keeps_the_clusters_info_chatter_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``python -m dask_anomaly.demo`` shows the report; distributed logs warnings and up only."""
+    import logging
+
+    from dask_anomaly import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **kw: calls.append((a, kw)))
+    logger = logging.getLogger("distributed")
+    before = logger.level
+    try:
+        assert demo.main(["--out", str(tmp_path), "--rows", "5000", "--quiet"]) == 0
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(before)
+    assert calls == [((str(tmp_path),), {"n_rows": 5000, "n_workers": 2, "quiet": True})]
+
+
 def test_distributed_progress_goes_to_stderr(client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     from dask_anomaly._cli_runtime import Session
     from dask_anomaly.parallel import compute
