@@ -24,8 +24,8 @@ DEFAULT_LEARNING_RATE: Final = 1e-3
 #: Share of hidden units dropped in each training step.
 DEFAULT_DROPOUT: Final = 0.1
 #: Autoencoders in the ensemble (trained side by side as one network). One by default: three
-#: were more accurate on the development datasets but about twice as slow to train and slower
-#: to score (see benchmarks/RESULTS.md).
+#: take about twice as long to train, score more slowly and were not more accurate on the
+#: development datasets with the current score (see benchmarks/RESULTS.md).
 DEFAULT_MEMBERS: Final = 1
 DEFAULT_TRAIN_ROWS: Final = 100_000
 #: A training sample smaller than this is flagged as too small to be reliable (the smallest

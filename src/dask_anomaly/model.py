@@ -320,6 +320,16 @@ class InferenceNetwork:
         widths = net.layer_widths
         return cls(aligned_copy(net), len(net.encoder), widths[len(widths) // 2], net.n_members)
 
+    @property
+    def encoder(self) -> nn.Module:
+        """The encoder layers of ``module``."""
+        return self.module[: self.n_encoder_layers]
+
+    @property
+    def decoder(self) -> nn.Module:
+        """The decoder layers of ``module``."""
+        return self.module[self.n_encoder_layers :]
+
     def to(self, device: torch.device) -> InferenceNetwork:
         """The same network with its module on ``device``."""
         return replace(self, module=self.module.to(device))

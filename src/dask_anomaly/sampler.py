@@ -136,8 +136,9 @@ class AutoencoderSampler(BaseEstimator):
         the default wide code it keeps the network from learning to copy its input.
     n_members : int, default=1
         Autoencoders in the ensemble, each of the architecture above, trained together in one
-        network (see :class:`~dask_anomaly.model.Autoencoder`). 3 was more accurate on the
-        development datasets, at about twice the training time and a slower scoring pass.
+        network (see :class:`~dask_anomaly.model.Autoencoder`). 3 takes about twice the
+        training time and a slower scoring pass, and was not more accurate on the development
+        datasets with the current score.
 
     Attributes
     ----------
@@ -356,7 +357,7 @@ class AutoencoderSampler(BaseEstimator):
         self.feature_error_scale_ = calibration.feature_error_scale
         self.fit_seconds_ = time.perf_counter() - start
         self._fitted_digest: str | None = None
-        self.__dict__.pop("_inference_modules", None)
+        self.__dict__.pop("_inference_networks", None)
         logger.info(
             "fit: %d rows, %d partitions, %d training rows (%s), %d epochs in %.2f s",
             self.n_rows_fit_,
@@ -482,7 +483,7 @@ class AutoencoderSampler(BaseEstimator):
 
     def _network_on(self, device: torch.device) -> InferenceNetwork:
         """Return the inference copy of the network on ``device`` (cached per process)."""
-        cache = self.__dict__.setdefault("_inference_modules", {})
+        cache = self.__dict__.setdefault("_inference_networks", {})
         if str(device) not in cache:
             cache[str(device)] = InferenceNetwork.of(self.module_).to(device)
         return cache[str(device)]
@@ -568,7 +569,7 @@ class AutoencoderSampler(BaseEstimator):
     # ----------------------------------------------------------------- dask/pickle hooks
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_inference_modules", None)
+        state.pop("_inference_networks", None)
         return state
 
     def __dask_tokenize__(self) -> str:

@@ -64,7 +64,7 @@ def score_components(
     n, d = X.shape
     device = device or torch.device("cpu")
     n_members = network.n_members
-    encoder, decoder = _halves(network)
+    encoder, decoder = network.encoder, network.decoder
     code_width = aligned_width(len(code_center))
     center = _padded(code_center, (code_width,), device)
     whitening_t = _padded(np.asarray(code_whitening).T, (code_width, code_width), device)
@@ -112,7 +112,7 @@ def feature_errors_and_codes(
     """
     n, d = X.shape
     n_members, bottleneck = network.n_members, network.code_width
-    encoder, decoder = _halves(network)
+    encoder, decoder = network.encoder, network.decoder
     errors = np.empty((n, d), dtype=np.float32)
     codes = np.empty((n, bottleneck), dtype=np.float64)
     with torch.inference_mode():
@@ -125,12 +125,6 @@ def feature_errors_and_codes(
             error = error[:rows, : d * n_members].reshape(rows, n_members, d).mean(dim=1)
             errors[start:stop] = error.numpy()
     return errors, codes
-
-
-def _halves(network: InferenceNetwork) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The encoder and decoder layers of the network's aligned module."""
-    k = network.n_encoder_layers
-    return network.module[:k], network.module[k:]
 
 
 def _tiled(batch: torch.Tensor, d: int, n_members: int, width: int) -> torch.Tensor:
