@@ -28,7 +28,7 @@ def test_init_only_stores_parameters() -> None:
 def test_get_set_params_and_repr() -> None:
     sampler = AutoencoderSampler(epochs=3)
     params = sampler.get_params()
-    assert params["epochs"] == 3 and params["batch_size"] == 256 and params["random_state"] == 0
+    assert params["epochs"] == 3 and params["batch_size"] == 512 and params["random_state"] == 0
     assert sampler.set_params(epochs=4, bottleneck=2) is sampler
     assert sampler.epochs == 4
     assert repr(sampler) == "AutoencoderSampler(bottleneck=2, epochs=4)"

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dask_anomaly import TrainingDivergedError
+from dask_anomaly.model import Autoencoder
 from dask_anomaly.training import make_loader, resolve_device, train_autoencoder
 
 
@@ -51,6 +52,33 @@ def test_loader_batches_and_seeded_order() -> None:
     again = [b[0] for b in make_loader(X, batch_size=4, seed=1)]
     assert all(torch.equal(p, q) for p, q in zip(batches, again, strict=False))
     assert sorted(torch.cat(batches).flatten().tolist()) == list(range(10))
+
+
+def test_loader_batches_are_those_of_torch_batch_and_random_samplers() -> None:
+    # ShuffledBatches slices one seeded permutation; models trained before it existed used
+    # BatchSampler(RandomSampler(...)), and their batches (so their weights) are unchanged
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    for n_rows, batch_size in ((10, 4), (214, 512), (1000, 256), (1024, 512)):
+        X = torch.arange(n_rows, dtype=torch.float32).reshape(n_rows, 1)
+        ours = [
+            b[0].flatten().long().tolist() for b in make_loader(X, batch_size=batch_size, seed=7)
+        ]
+        reference = RandomSampler(range(n_rows), generator=torch.Generator().manual_seed(7))
+        assert ours == list(BatchSampler(reference, batch_size, drop_last=False))
+
+
+def test_training_forward_is_the_encoder_then_the_decoder() -> None:
+    # forward calls the layers' forward functions directly; the result must be the modules'
+    net = Autoencoder(5, (12, 6), 3, generator=torch.Generator().manual_seed(0), dropout=0.25)
+    X = torch.from_numpy(structured(40)[:, :5].copy())
+    assert torch.equal(net.eval()(X), net.decoder(net.encoder(X)))
+    net.train()
+    net.set_dropout_generator(np.random.default_rng(3))
+    fast = net(X)
+    net.set_dropout_generator(np.random.default_rng(3))
+    assert torch.equal(fast, net.decoder(net.encoder(X)))
+    assert not torch.equal(fast, net.eval()(X))  # dropout was applied
 
 
 def test_divergence_is_detected() -> None:

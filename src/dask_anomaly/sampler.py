@@ -98,11 +98,11 @@ class AutoencoderSampler(BaseEstimator):
         features (see :func:`~dask_anomaly.model.default_architecture`).
     bottleneck : int or None, default=None
         Width of the code layer; None derives it from the number of features.
-    epochs : int, default=40
+    epochs : int, default=60
         Passes over the training sample.
-    batch_size : int, default=256
+    batch_size : int, default=512
         Rows per optimisation step.
-    learning_rate : float, default=1e-3
+    learning_rate : float, default=2e-3
         Adam's step size.
     train_rows : int, default=100_000
         Size of the training sample drawn across all partitions.

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from .exceptions import TrainingDivergedError
 from .model import Autoencoder
@@ -84,11 +84,32 @@ def torch_seeds(random_state: int) -> tuple[int, int, int]:
     return init_seed, shuffle_seed, dropout_seed
 
 
+class ShuffledBatches(Sampler[torch.Tensor]):
+    """Row indices of each batch, from one seeded permutation of the rows, as index tensors.
+
+    The batches are those of ``BatchSampler(RandomSampler(rows, generator=generator),
+    batch_size, drop_last=False)``, without turning every index into a Python int and every
+    batch into a list (a cost per row, paid again in every epoch).
+    """
+
+    def __init__(self, n_rows: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n_rows = n_rows
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return -(-self.n_rows // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = torch.randperm(self.n_rows, generator=self.generator)
+        return iter(order.split(self.batch_size))
+
+
 def make_loader(X: torch.Tensor, *, batch_size: int, seed: int) -> DataLoader:
     """Return a DataLoader of shuffled batches, sliced whole (no per-row collate)."""
     dataset = TensorDataset(X)
     generator = torch.Generator().manual_seed(seed)
-    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=False)
+    sampler = ShuffledBatches(len(X), batch_size, generator)
     # The loader draws a base seed for worker processes at each epoch: give it its own
     # generator so that the global torch RNG is never consumed.
     loader_generator = torch.Generator().manual_seed(seed + 1)
