@@ -139,8 +139,8 @@ class Autoencoder(nn.Module):
             return self._members_forward(x)
         # The layers' own forward functions, called directly: the same arithmetic as
         # ``self.decoder(self.encoder(x))`` without Module.__call__'s bookkeeping for each of
-        # the dozen layers, which costs about a fifth of a training step of a network this
-        # small (module hooks are not used on these layers).
+        # the dozen layers (3-4% of a training step of the default network on a small table;
+        # module hooks are not used on these layers).
         for layer in (*self.encoder, *self.decoder):
             x = layer.forward(x)
         return x
